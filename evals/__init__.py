@@ -1,0 +1,1 @@
+"""Offline evaluation of retrieval and answer grounding; question sets live in ``sets/``."""

@@ -1,0 +1,1 @@
+"""Turn paper abstracts from files into a deduplicated, chunked, embedded index."""

@@ -1,0 +1,175 @@
+"""The ingest job: parse → dedup → diff against the manifest → chunk → embed → store.
+
+Work is done in batches of papers; each batch's vectors go to Chroma first and the
+manifest commit comes last, so Ctrl-C or kill -9 at any point leaves an index that
+answers queries, and the next run picks up exactly the papers that are missing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ingest.dedup import PaperStage
+from ingest.parsers.base import Skip
+from ingest.records import Paper
+from ingest.sources import read_inputs
+from rag.errors import AskpapersError, InputError
+
+if TYPE_CHECKING:
+    from ingest.store import IndexStore
+    from rag.settings import Settings
+
+
+@dataclass
+class IngestSummary:
+    papers_seen: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    chunks_embedded: int = 0
+    seconds: float = 0.0
+    skipped: list[Skip] = field(default_factory=list)
+    duplicates_merged: int = 0
+    collection: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "papers_seen": self.papers_seen,
+            "new": self.new,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "skipped": len(self.skipped),
+            "skipped_reasons": [str(s) for s in self.skipped],
+            "duplicates_merged": self.duplicates_merged,
+            "chunks_embedded": self.chunks_embedded,
+            "seconds": round(self.seconds, 3),
+            "collection": self.collection,
+        }
+
+    def as_text(self) -> str:
+        lines = [
+            f"papers seen {self.papers_seen} (duplicates merged: {self.duplicates_merged}) · new {self.new} · "
+            f"updated {self.updated} · unchanged {self.unchanged} · removed {self.removed} · "
+            f"skipped {len(self.skipped)}",
+            f"chunks embedded {self.chunks_embedded} in {self.seconds:.1f} s → collection {self.collection}",
+        ]
+        if self.skipped:
+            lines.append("skipped:")
+            lines += [f"  {s}" for s in self.skipped[:50]]
+            if len(self.skipped) > 50:
+                lines.append(f"  … and {len(self.skipped) - 50} more (see --json)")
+        return "\n".join(lines)
+
+
+@contextmanager
+def _ingest_lock(directory: Path) -> Iterator[None]:
+    """One ingest per index at a time (the lock dies with its process, even on kill -9)."""
+    import fcntl
+
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / "ingest.lock").open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AskpapersError(
+                f"another ingest is writing to {directory}; wait for it to finish and run this one again"
+            ) from None
+        yield
+
+
+def _clean(scratch: Path) -> Path:
+    """Scratch space for this run, emptied first (a killed run may have left its files)."""
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    return scratch
+
+
+def _progress(total: int, desc: str, enabled: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="paper", file=sys.stderr, disable=not enabled, leave=False)
+
+
+def ingest(
+    settings: Settings,
+    inputs: Iterable[str],
+    *,
+    fmt: str | None = None,
+    field_map: Mapping[str, str] | None = None,
+    prune: bool = False,
+    progress: bool = True,
+    store: IndexStore | None = None,
+) -> IngestSummary:
+    """Bring the index for ``settings`` in line with ``inputs``; see module docstring."""
+    from ingest.store import IndexStore
+
+    inputs = [str(i) for i in inputs]
+    started = time.perf_counter()
+    summary = IngestSummary(collection=settings.collection_name)
+    scratch = settings.index_dir / "tmp"
+    with _ingest_lock(settings.index_dir), PaperStage(_clean(scratch)) as stage:
+        for item in read_inputs(
+            inputs, fmt=fmt, field_map=field_map, max_abstract_chars=settings.ingest.max_abstract_chars
+        ):
+            if isinstance(item, Skip):
+                summary.skipped.append(item)
+            else:
+                stage.add(item)
+        summary.papers_seen = len(stage)
+        summary.duplicates_merged = stage.duplicates
+        if summary.papers_seen == 0:
+            reasons = "; ".join(str(s) for s in summary.skipped[:5]) or "no input files"
+            raise InputError(f"no valid papers found ({reasons})", path=", ".join(inputs))
+
+        store = store or IndexStore.open(settings)
+        known = store.manifest.hashes()
+        changed: list[Paper] = []
+        seen_ids: set[str] = set()
+        for paper in stage:
+            if paper.id not in known:  # the same title under another id counts as the same paper
+                paper.id = store.manifest.id_for_title(paper.norm_title) or paper.id
+            seen_ids.add(paper.id)
+            previous = known.get(paper.id)
+            if previous == paper.content_hash():
+                summary.unchanged += 1
+                continue
+            if previous is None:
+                summary.new += 1
+            else:
+                summary.updated += 1
+            changed.append(paper)
+
+    # Embedding batch N+1 overlaps with storing batch N (one writer thread keeps the
+    # Chroma-then-manifest order per batch, so interruption safety is unchanged).
+    batch = settings.ingest.papers_per_batch
+    with (
+        _progress(len(changed), "embedding", progress and bool(changed)) as bar,
+        ThreadPoolExecutor(1, thread_name_prefix="store") as writer,
+    ):
+        pending: Future[int] | None = None
+        for start in range(0, len(changed), batch):
+            embedded = store.embed_papers(changed[start : start + batch])
+            if pending is not None:
+                summary.chunks_embedded += pending.result()
+            pending = writer.submit(store.store_embedded, embedded)
+            bar.update(len(embedded.papers))
+        if pending is not None:
+            summary.chunks_embedded += pending.result()
+
+    if prune:
+        gone = sorted(set(known) - seen_ids)
+        store.remove_papers(gone)
+        summary.removed = len(gone)
+    store.sync_bm25()
+    summary.seconds = time.perf_counter() - started
+    return summary

@@ -1,0 +1,36 @@
+"""A short exception hierarchy; every message says what went wrong and how to fix it.
+
+The CLI prints ``str(error)`` for any :class:`AskpapersError` and exits non-zero,
+so users never see a traceback for a problem they can fix themselves.
+"""
+
+from __future__ import annotations
+
+
+class AskpapersError(Exception):
+    """Base class of every error askpapers raises on purpose."""
+
+
+class ConfigError(AskpapersError):
+    """A setting is missing or invalid."""
+
+
+class InputError(AskpapersError):
+    """An input file or record can't be read. Carries the file and line it came from."""
+
+    def __init__(self, message: str, *, path: str | None = None, line: int | None = None) -> None:
+        self.path = path
+        self.line = line
+        self.reason = message
+        where = path or "<input>"
+        if line is not None:
+            where = f"{where}:{line}"
+        super().__init__(f"{where}: {message}")
+
+
+class IndexMissingError(AskpapersError):
+    """The index for the current settings has not been built yet."""
+
+
+class EndpointError(AskpapersError):
+    """An outside service (LLM or embedding endpoint, Chroma server) failed or can't be reached."""
