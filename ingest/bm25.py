@@ -20,10 +20,18 @@ from typing import Any
 _STAMP = "stamp.json"
 
 
-def _tokenize(texts: Sequence[str], show_progress: bool = False) -> Any:
+def _stemmer() -> Any:
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def _tokenize(texts: Sequence[str], *, return_ids: bool = True) -> Any:
     import bm25s
 
-    return bm25s.tokenize(list(texts), stopwords="en", show_progress=show_progress)
+    return bm25s.tokenize(
+        list(texts), stopwords="en", stemmer=_stemmer(), show_progress=False, return_ids=return_ids
+    )
 
 
 class BM25Index:
@@ -60,6 +68,21 @@ class BM25Index:
         os.replace(tmp, directory)
         shutil.rmtree(old, ignore_errors=True)
         return cls(directory, retriever if texts else None, chunk_ids, version)
+
+    def search(self, query: str, n: int, mask: Any = None) -> list[tuple[str, float]]:
+        """Top ``n`` (chunk id, BM25 score) pairs with a positive score; ``mask`` zeroes chunks out."""
+        if self.retriever is None or not self.chunk_ids:
+            return []
+        tokens = _tokenize([query], return_ids=False)
+        if not tokens or not tokens[0]:
+            return []
+        n = min(n, len(self.chunk_ids))
+        docs, scores = self.retriever.retrieve(
+            tokens, k=n, show_progress=False, n_threads=1, weight_mask=mask
+        )
+        return [
+            (self.chunk_ids[int(d)], float(sc)) for d, sc in zip(docs[0], scores[0], strict=True) if sc > 0
+        ]
 
     @classmethod
     def load(cls, directory: Path) -> BM25Index:

@@ -22,7 +22,12 @@ CREATE TABLE IF NOT EXISTS paper (
     norm_title TEXT NOT NULL,
     data TEXT NOT NULL,
     content_hash TEXT NOT NULL,
-    n_chunks INTEGER NOT NULL
+    n_chunks INTEGER NOT NULL,
+    -- copies of fields that retrieval filters on (lower-cased; lists joined with '; ' / spaces)
+    year INTEGER,
+    authors TEXT NOT NULL DEFAULT '',
+    categories TEXT NOT NULL DEFAULT '',
+    source TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS paper_norm_title ON paper (norm_title);
 CREATE TABLE IF NOT EXISTS chunk (
@@ -88,6 +93,14 @@ class Manifest:
                 if pid in found:
                     yield Paper(**json.loads(found[pid]))
 
+    def chunk_texts(self, chunk_ids: Sequence[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for start in range(0, len(chunk_ids), 500):
+            part = list(chunk_ids[start : start + 500])
+            marks = ",".join("?" * len(part))
+            out.update(self._db.execute(f"SELECT id, text FROM chunk WHERE id IN ({marks})", part))
+        return out
+
     def chunks(self) -> Iterator[Chunk]:
         for row in self._db.execute("SELECT id, paper_id, idx, text FROM chunk ORDER BY paper_id, idx"):
             yield Chunk(*row)
@@ -104,6 +117,36 @@ class Manifest:
                 counts[source] = counts.get(source, 0) + 1
         return dict(sorted(counts.items()))
 
+    def filter_ids(
+        self,
+        *,
+        year_from: int | None = None,
+        year_to: int | None = None,
+        author: str | None = None,
+        category: str | None = None,
+        source: str | None = None,
+    ) -> set[str]:
+        """Ids of the papers that pass every given filter (an indexed SQL query, not a scan in Python)."""
+        where: list[str] = []
+        args: list[object] = []
+        if year_from is not None:
+            where.append("year >= ?")
+            args.append(year_from)
+        if year_to is not None:
+            where.append("year <= ?")
+            args.append(year_to)
+        if author:
+            where.append("instr(authors, ?) > 0")
+            args.append(author.lower())
+        if category:
+            where.append("instr(categories, ?) > 0")
+            args.append(f" {category.lower()} ")
+        if source:
+            where.append("instr(source, ?) > 0")
+            args.append(f",{source.lower()},")
+        sql = "SELECT id FROM paper" + (" WHERE " + " AND ".join(where) if where else "")
+        return {row[0] for row in self._db.execute(sql, args)}
+
     def get_meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
@@ -119,9 +162,20 @@ class Manifest:
         with self._db:
             self._delete(ids)
             self._db.executemany(
-                "INSERT INTO paper (id, norm_title, data, content_hash, n_chunks) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO paper (id, norm_title, data, content_hash, n_chunks, year, authors, categories, source)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (p.id, p.norm_title, json.dumps(asdict(p)), p.content_hash(), by_paper.get(p.id, 0))
+                    (
+                        p.id,
+                        p.norm_title,
+                        json.dumps(asdict(p)),
+                        p.content_hash(),
+                        by_paper.get(p.id, 0),
+                        p.year,
+                        "; ".join(p.authors).lower(),
+                        " " + " ".join(p.categories).lower() + " ",
+                        "," + p.source.lower() + ",",
+                    )
                     for p in papers
                 ],
             )

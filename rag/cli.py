@@ -8,7 +8,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rag.errors import AskpapersError, ConfigError
 
@@ -117,6 +117,189 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _filters_from(args: argparse.Namespace) -> Any:
+    from rag.types import Filters
+
+    return Filters(
+        year_from=args.year_from,
+        year_to=args.year_to,
+        author=args.author,
+        category=args.category,
+        source=args.source,
+    )
+
+
+def _read_jsonl(path: str, key: str) -> list[dict[str, Any]]:
+    from rag.errors import InputError
+
+    rows = []
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"can't read it ({exc})", path=path) from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"malformed JSON ({exc.msg})", path=path, line=number) from None
+        text = row.get(key) or row.get("question") or row.get("query") if isinstance(row, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            raise InputError(f"expected an object with a non-empty {key!r}", path=path, line=number)
+        rows.append({"id": row.get("id", number), "text": text})
+    return rows
+
+
+def render_answer(answer: Any) -> str:
+    """Human output: the answer, unsupported sentences marked, then numbered references."""
+    lines: list[str] = []
+    if answer.refused:
+        lines.append(answer.text)
+        lines.append("\nClosest papers:")
+        for i, hit in enumerate(answer.sources, start=1):
+            lines.append(f"  {i}. {hit.title} ({hit.year or 'n.d.'}) {hit.url or ''}".rstrip())
+        return "\n".join(lines)
+    from rag.extractive import INTRO
+
+    if answer.text.startswith(INTRO):
+        lines.append(INTRO)
+    for sentence in answer.sentences:
+        mark = (
+            ""
+            if sentence.supported
+            else f"  ⚠ unsupported: {sentence.reason or 'not backed by its citation'}"
+        )
+        lines.append(f"{sentence.text}{mark}")
+    lines.append("\nReferences:")
+    for n, cite in sorted(answer.citations.items()):
+        lines.append(f"  [{n}] {cite.title} ({cite.year or 'n.d.'}) {cite.url or ''}".rstrip())
+    flagged = sum(not s.supported for s in answer.sentences)
+    if flagged:
+        lines.append(
+            f"\n{flagged} of {len(answer.sentences)} sentences are not supported by the abstracts they cite."
+        )
+    return "\n".join(lines)
+
+
+def _answer_line(row_id: object, answer: Any) -> dict[str, Any]:
+    return {
+        "id": row_id,
+        "question": answer.question,
+        "answer": answer.text,
+        "citations": [
+            {"n": c.n, "paper_id": c.paper_id, "title": c.title} for c in answer.citations.values()
+        ],
+        "sources": [
+            {"paper_id": h.paper_id, "title": h.title, "score": round(h.score, 6)} for h in answer.sources
+        ],
+        "sentences": [
+            {"text": s.text, "cites": s.cites, "supported": s.supported, "support": s.support}
+            for s in answer.sentences
+        ],
+        "refused": answer.refused,
+        "mode": answer.mode,
+        "latency_ms": round(answer.timings.get("total_ms", 0.0), 1),
+        "prompt_tokens": answer.prompt_tokens,
+        "completion_tokens": answer.completion_tokens,
+    }
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from rag import engine_for
+
+    engine = engine_for(load_settings(args))
+    filters = _filters_from(args)
+    if args.batch:
+        if not args.out:
+            raise ConfigError("--batch needs --out FILE for the answers")
+        rows = _read_jsonl(args.batch, "question")
+        with Path(args.out).open("w", encoding="utf-8") as out, _bar(len(rows), "questions") as bar:
+            for row in rows:
+                result = engine.ask(row["text"], k=args.k, mode=args.mode, filters=filters)
+                out.write(json.dumps(_answer_line(row["id"], result)) + "\n")
+                out.flush()
+                bar.update(1)
+        print(f"{len(rows)} answers → {args.out}", file=sys.stderr)
+        return 0
+    if not args.question:
+        raise ConfigError("give a question, or --batch FILE --out FILE")
+    if args.json:
+        print(json.dumps(engine.ask(args.question, k=args.k, mode=args.mode, filters=filters).as_json()))
+        return 0
+    answer: Any = None
+    streamed = False
+    for item in engine.ask_stream(args.question, k=args.k, mode=args.mode, filters=filters):
+        if isinstance(item, str):
+            if args.mode in ("openai", "local") or (
+                args.mode is None and engine.settings.answer_mode != "extractive"
+            ):
+                print(item, end="", flush=True, file=sys.stderr)  # live text; the checked answer follows
+                streamed = True
+        else:
+            answer = item
+    if streamed:
+        print("\n", file=sys.stderr)
+    print(render_answer(answer))
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from rag import engine_for
+
+    engine = engine_for(load_settings(args))
+    filters = _filters_from(args)
+    if args.batch:
+        if not args.out:
+            raise ConfigError("--batch needs --out FILE for the hits")
+        rows = _read_jsonl(args.batch, "query")
+        with Path(args.out).open("w", encoding="utf-8") as out, _bar(len(rows), "queries") as bar:
+            for row in rows:
+                hits = engine.search(row["text"], k=args.k, filters=filters)
+                line = {
+                    "id": row["id"],
+                    "hits": [
+                        {"paper_id": h.paper_id, "title": h.title, "score": round(h.score, 6)} for h in hits
+                    ],
+                }
+                out.write(json.dumps(line) + "\n")
+                bar.update(1)
+        return 0
+    if not args.question:
+        raise ConfigError("give a query, or --batch FILE --out FILE")
+    hits = engine.search(args.question, k=args.k, filters=filters)
+    if args.json:
+        print(json.dumps([h.as_json() for h in hits]))
+        return 0
+    for i, hit in enumerate(hits, start=1):
+        print(f"{i:>2}. {hit.title} ({hit.year or 'n.d.'})  score {hit.score:.4f}  {hit.url or hit.paper_id}")
+        print(f"    {hit.chunk.split(chr(10), 1)[-1][:200]}…")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ui.app import serve
+
+    serve(load_settings(args), host=args.host, port=args.port)
+    return 0
+
+
+def _bar(total: int, unit: str) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit=unit[:-1], file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
+
+
+def _add_filter_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--year-from", type=int, metavar="Y", help="only papers from year Y on")
+    p.add_argument("--year-to", type=int, metavar="Y", help="only papers up to year Y")
+    p.add_argument("--author", metavar="A", help="only papers with an author name containing A")
+    p.add_argument("--category", metavar="C", help="only papers in category C (e.g. cs.CL)")
+    p.add_argument(
+        "--source", metavar="S", help="only papers from source S (hf_daily, arxiv, beir, csv, jsonl)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="askpapers", description="Cited, grounding-checked answers over research-paper abstracts."
@@ -144,6 +327,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("ask", parents=[common], help="answer a question with cited, checked sentences")
+    p.add_argument("question", nargs="?", help="the question (or use --batch)")
+    p.add_argument("--k", type=int, default=5, help="papers shown to the answerer (default 5)")
+    p.add_argument(
+        "--mode",
+        choices=["extractive", "openai", "local"],
+        help="answer mode (default: openai when OPENAI_BASE_URL/OPENAI_API_KEY is set, else extractive)",
+    )
+    _add_filter_args(p)
+    p.add_argument("--json", action="store_true", help="print the whole Answer as JSON")
+    p.add_argument(
+        "--batch", metavar="FILE", help='JSON Lines of {"id", "question"}: answer them all in one process'
+    )
+    p.add_argument("--out", metavar="FILE", help="where --batch writes one JSON answer per line")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("search", parents=[common], help="rank papers for a query (no answer)")
+    p.add_argument("question", nargs="?", help="the query (or use --batch)")
+    p.add_argument("--k", type=int, default=10, help="papers to return (default 10)")
+    _add_filter_args(p)
+    p.add_argument("--json", action="store_true", help="print the hits as JSON")
+    p.add_argument("--batch", metavar="FILE", help='JSON Lines of {"id", "query"}')
+    p.add_argument("--out", metavar="FILE", help="where --batch writes one JSON line of hits per query")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("serve", parents=[common], help="start the chat page (loopback only by default)")
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; no public share link)"
+    )
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.set_defaults(func=cmd_serve)
+
+    from evals.cli import add_eval_parser
+
+    add_eval_parser(sub, common)
 
     p = sub.add_parser("stats", parents=[common], help="what the index holds")
     p.add_argument("--json", action="store_true", help="print one JSON object")

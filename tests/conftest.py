@@ -18,6 +18,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
+pytest_plugins = ["tests.llm_fixtures"]
+
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "sample"
 VENV_BIN = Path(sys.executable).parent
@@ -101,3 +103,23 @@ def make_settings(tmp_path: Path, chroma_backend: str | None):  # type: ignore[n
         return Settings(home=home, chroma=chroma, **kwargs)  # type: ignore[arg-type]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def sample_settings(tmp_path_factory: pytest.TempPathFactory, embedder):  # type: ignore[no-untyped-def]
+    """Settings of an index holding the sample corpus, built once per test session (embedded Chroma)."""
+    from ingest.pipeline import ingest
+    from ingest.store import IndexStore
+    from rag.settings import Settings
+
+    settings = Settings(home=tmp_path_factory.mktemp("sample-home"))
+    ingest(settings, [SAMPLE], store=IndexStore.open(settings, embedder=embedder), progress=False)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def sample_engine(sample_settings):  # type: ignore[no-untyped-def]
+    """The engine over the sample index, extractive unless a test asks for another mode."""
+    from rag.engine import Engine
+
+    return Engine(sample_settings)

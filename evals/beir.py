@@ -1,0 +1,193 @@
+"""Score hybrid retrieval on a BEIR-format dataset (corpus.jsonl, queries.jsonl, qrels/test.tsv).
+
+The corpus goes into its own index: a settings copy whose home is ``<home>/beir/<dirname>`` and
+whose Chroma namespace is ``beir-<dirname>``, so it never mixes with the main index, even on a
+shared Chroma server or an explicit ``chroma.path``. Scores are the standard BEIR ones:
+nDCG@10 with graded gains from the qrels, and uncapped Recall@10/@100 (|relevant ∩ top k| / |relevant|).
+Documents whose normalised titles coincide are merged by ingest (askpapers' dedup), so a corpus
+with duplicate titles scores a little low.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from evals.metrics import ndcg_at, recall_uncapped
+from rag.errors import InputError
+
+if TYPE_CHECKING:
+    from ingest.embedders import Embedder
+    from rag.settings import Settings
+
+QRELS_HEADER = ("query-id", "corpus-id", "score")
+
+
+@dataclass
+class BeirSet:
+    root: Path
+    corpus: Path
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, float]]  # query id -> corpus id -> graded relevance (> 0 only)
+
+
+def _need(path: Path) -> Path:
+    if not path.is_file():
+        raise InputError(
+            "missing BEIR file (expected corpus.jsonl, queries.jsonl, qrels/test.tsv)", path=str(path)
+        )
+    return path
+
+
+def _lines(path: Path) -> list[tuple[int, str]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"file is not valid UTF-8 ({exc.reason})", path=str(path)) from None
+    except OSError as exc:
+        raise InputError(f"can't read file ({exc.strerror})", path=str(path)) from None
+    return [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+
+
+def read_queries(path: Path) -> dict[str, str]:
+    queries: dict[str, str] = {}
+    for number, line in _lines(path):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"not valid JSON ({exc.msg})", path=str(path), line=number) from None
+        if not isinstance(record, dict) or not str(record.get("_id", "")).strip():
+            raise InputError("query record has no '_id'", path=str(path), line=number)
+        text = record.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise InputError("query record has no 'text'", path=str(path), line=number)
+        queries[str(record["_id"])] = text
+    return queries
+
+
+def check_corpus(path: Path) -> set[str]:
+    """The corpus ids; a line that isn't a JSON object with an '_id' is an InputError."""
+    ids: set[str] = set()
+    for number, line in _lines(path):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"not valid JSON ({exc.msg})", path=str(path), line=number) from None
+        if not isinstance(record, dict) or not str(record.get("_id", "")).strip():
+            raise InputError("corpus record has no '_id'", path=str(path), line=number)
+        ids.add(str(record["_id"]))
+    if not ids:
+        raise InputError("the corpus is empty", path=str(path))
+    return ids
+
+
+def read_qrels(path: Path) -> dict[str, dict[str, float]]:
+    qrels: dict[str, dict[str, float]] = {}
+    lines = _lines(path)
+    if not lines:
+        raise InputError("qrels file is empty", path=str(path))
+    first_number, first = lines[0]
+    if tuple(c.strip() for c in first.split("\t")) != QRELS_HEADER:
+        raise InputError(
+            f"expected the header 'query-id<TAB>corpus-id<TAB>score', got {first.strip()[:80]!r}",
+            path=str(path),
+            line=first_number,
+        )
+    for number, line in lines[1:]:
+        cells = [c.strip() for c in line.split("\t")]
+        if len(cells) != 3 or not cells[0] or not cells[1]:
+            raise InputError(
+                f"expected 3 tab-separated columns (query-id, corpus-id, score), got {line.strip()[:80]!r}",
+                path=str(path),
+                line=number,
+            )
+        try:
+            score = float(cells[2])
+        except ValueError:
+            raise InputError(f"score {cells[2]!r} is not a number", path=str(path), line=number) from None
+        if score > 0:
+            qrels.setdefault(cells[0], {})[cells[1]] = score
+    return qrels
+
+
+def load_beir(root: str | Path) -> BeirSet:
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError("not a BEIR directory", path=str(root))
+    corpus = _need(root / "corpus.jsonl")
+    check_corpus(corpus)
+    queries = read_queries(_need(root / "queries.jsonl"))
+    qrels_path = _need(root / "qrels" / "test.tsv")
+    qrels = read_qrels(qrels_path)
+    unknown = sorted(q for q in qrels if q not in queries)
+    if unknown:
+        raise InputError(
+            f"qrels name queries missing from queries.jsonl: {', '.join(unknown[:5])}", path=str(qrels_path)
+        )
+    return BeirSet(root=root, corpus=corpus, queries=queries, qrels=qrels)
+
+
+def beir_settings(settings: Settings, root: Path) -> Settings:
+    """A copy of ``settings`` whose index lives apart from the main one."""
+    name = re.sub(r"[^a-zA-Z0-9_-]+", "-", root.resolve().name).strip("-_") or "set"
+    chroma = settings.chroma.model_copy(update={"namespace": f"beir-{name}"[:31].rstrip("-_")})
+    update: dict[str, Any] = {"home": settings.home / "beir" / name, "chroma": chroma}
+    if settings.chroma.path is not None:
+        chroma.path = settings.home / "beir" / name / "chroma"
+    return settings.model_copy(update=update)
+
+
+def run_beir(
+    settings: Settings,
+    root: str | Path,
+    *,
+    k: int = 100,
+    progress: bool = True,
+    embedder: Embedder | None = None,
+) -> dict[str, Any]:
+    """Ingest the corpus into its own index, run the test queries (hybrid, top ``k``), score them."""
+    from tqdm import tqdm
+
+    from ingest.pipeline import ingest
+    from ingest.store import IndexStore
+    from rag.retrieval import Retriever
+
+    data = load_beir(root)
+    own = beir_settings(settings, data.root)
+    store = IndexStore.open(own, embedder=embedder)
+    try:
+        summary = ingest(own, [str(data.corpus)], fmt="beir", store=store, progress=progress)
+        retriever = Retriever(store, own.retrieval)
+        per_query: dict[str, dict[str, Any]] = {}
+        for qid in tqdm(
+            sorted(data.qrels), desc="beir", unit="q", file=sys.stderr, disable=not progress, leave=False
+        ):
+            gains = data.qrels[qid]
+            ranked = [h.paper_id for h in retriever.search(data.queries[qid], k, method="hybrid")]
+            relevant = set(gains)
+            per_query[qid] = {
+                "ndcg@10": ndcg_at(ranked, gains, 10),
+                "recall@10": recall_uncapped(ranked, relevant, 10),
+                "recall@100": recall_uncapped(ranked, relevant, 100),
+                "ranked": ranked[:10],
+            }
+        docs = store.manifest.counts()[0]
+    finally:
+        store.close()
+    n = len(per_query)
+    return {
+        "dataset": data.root.name,
+        "home": str(own.home),
+        "queries": n,
+        "docs": docs,
+        "skipped": len(summary.skipped),
+        **{
+            m: (sum(q[m] for q in per_query.values()) / n if n else 0.0)
+            for m in ("ndcg@10", "recall@10", "recall@100")
+        },
+        "per_query": per_query,
+    }

@@ -1,0 +1,186 @@
+"""``askpapers eval``: run a question set, write a report, optionally compare runs and score BEIR.
+
+Wire into rag/cli.py's build_parser with::
+
+    from evals.cli import add_eval_parser
+    add_eval_parser(sub, common)
+
+Only argparse is imported at module level, so ``askpapers --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from evals.harness import Judge
+    from rag.engine import Engine
+    from rag.settings import Settings
+
+DEFAULT_OUT = "out"
+_SCORE = re.compile(r"\b([1-5])\b")
+JUDGE_SYSTEM = "You grade answers about research papers. Reply with a single digit from 1 (worst) to 5 (best), nothing else."
+
+
+def add_eval_parser(subparsers: Any, common_parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the ``eval`` command to ``subparsers`` (from ``parser.add_subparsers``)."""
+    p = subparsers.add_parser(
+        "eval", parents=[common_parent], help="score retrieval and answers on a question set; write a report"
+    )
+    p.add_argument("set", metavar="SET", help="question set (JSON Lines), e.g. evals/sets/sample.jsonl")
+    p.add_argument(
+        "--mode",
+        choices=["extractive", "openai", "local"],
+        help="answer mode (default: openai when OPENAI_BASE_URL/OPENAI_API_KEY is set, else extractive)",
+    )
+    p.add_argument("--k", type=int, default=5, help="papers shown to the answerer (default 5)")
+    p.add_argument(
+        "--out",
+        default=DEFAULT_OUT,
+        metavar="DIR",
+        help=f"where results.json, report.md and charts go (default {DEFAULT_OUT}/)",
+    )
+    p.add_argument(
+        "--compare", metavar="OLD", help="an earlier run's results.json: print deltas, mark regressions"
+    )
+    p.add_argument(
+        "--beir",
+        metavar="DIR",
+        help="also score hybrid retrieval on a BEIR dataset (corpus.jsonl, queries.jsonl, qrels/test.tsv)",
+    )
+    p.add_argument(
+        "--judge",
+        action="store_true",
+        help="also grade faithfulness and relevance with the configured LLM (needs an endpoint)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_eval)
+    return p
+
+
+def judge_available(settings: Settings) -> bool:
+    return settings.answer_mode != "extractive" or bool(
+        os.environ.get("OPENAI_BASE_URL") or settings.openai_base_url
+    )
+
+
+def _score(llm: Any, prompt_text: str) -> float | None:
+    messages = [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": prompt_text}]
+    try:
+        text = "".join(t for t in llm.execute(messages, max_tokens=4, temperature=0.0) if isinstance(t, str))
+    except Exception:  # an unreachable judge must not fail the eval
+        return None
+    match = _SCORE.search(text)
+    return float(match.group(1)) if match else None
+
+
+def make_judge(settings: Settings) -> Judge:
+    """A small LLM judge: faithfulness (answer vs cited abstracts) and relevance (answer vs question), 1–5."""
+    from rag.llm import make_llm
+
+    llm = make_llm(settings, "openai")
+
+    def judge(question: Any, answer: Any) -> dict[str, float | None]:
+        cited = {n for s in answer.sentences for n in s.cites}
+        abstracts = "\n\n".join(
+            f"[{n}] {answer.sources[n - 1].title}: {answer.sources[n - 1].abstract}"
+            for n in sorted(cited)
+            if 1 <= n <= len(answer.sources)
+        )
+        faithful = _score(
+            llm,
+            f"Sources:\n{abstracts or '(none)'}\n\nAnswer:\n{answer.text}\n\n"
+            "How faithful is the answer to the sources (every claim supported)? 1-5:",
+        )
+        relevant = _score(
+            llm,
+            f"Question: {question.question}\n\nAnswer:\n{answer.text}\n\n"
+            "How well does the answer address the question? 1-5:",
+        )
+        return {"faithfulness": faithful, "relevance": relevant}
+
+    return judge
+
+
+def evaluate(
+    engine: Engine,
+    set_path: Path,
+    *,
+    mode: str,
+    k: int,
+    out: Path,
+    progress: bool = True,
+    judge: Judge | None = None,
+    beir: str | None = None,
+) -> dict[str, Any]:
+    """Run the set, attach support validation (and BEIR), write the report files; return the results."""
+    from evals.harness import run_eval, support_validation
+    from evals.questions import load_questions
+    from evals.report import write_report
+
+    results = run_eval(engine, load_questions(set_path), mode=mode, k=k, progress=progress, judge=judge)
+    validation = support_validation(engine)
+    if validation is not None:
+        results["support_validation"] = validation
+    if beir:
+        from evals.beir import run_beir
+
+        results["beir"] = run_beir(engine.settings, beir, progress=progress, embedder=engine.store.embedder)
+    write_report(results, out)
+    return results
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from rag import engine_for
+    from rag.cli import load_settings
+    from rag.errors import InputError
+
+    settings = load_settings(args)
+    set_path = Path(args.set)
+    if not set_path.is_file():
+        raise InputError("no such question set", path=str(set_path))
+    mode = getattr(args, "mode", None) or settings.answer_mode
+    judge = None
+    if getattr(args, "judge", False):
+        if judge_available(settings):
+            judge = make_judge(settings)
+        else:
+            print(
+                "askpapers: --judge needs an LLM endpoint (set OPENAI_BASE_URL or ASKPAPERS_LLM__MODE=openai); "
+                "continuing without the judge",
+                file=sys.stderr,
+            )
+    out = Path(getattr(args, "out", None) or DEFAULT_OUT)
+    engine = engine_for(settings)
+    progress = not getattr(args, "quiet", False) and sys.stderr.isatty()
+    results = evaluate(
+        engine,
+        set_path,
+        mode=mode,
+        k=getattr(args, "k", 5) or 5,
+        out=out,
+        progress=progress,
+        judge=judge,
+        beir=getattr(args, "beir", None),
+    )
+    from evals.report import beir_table, compare_results, load_results, summary_text
+
+    print(summary_text(results), end="")
+    table = beir_table(results.get("beir"))
+    if table:
+        print("\nBEIR (hybrid)\n\n" + table)
+    print(
+        f"\nwrote {out / 'report.md'}, {out / 'results.json'}, {out / 'retrieval.png'}, "
+        f"{out / 'answers_by_type.png'}"
+    )
+    if getattr(args, "compare", None):
+        text, regressions = compare_results(load_results(args.compare), results)
+        print(f"\nCompared with {args.compare}\n\n{text}", end="")
+        if regressions:
+            return 1  # a gate: CI fails when a key figure regressed
+    return 0

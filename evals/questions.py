@@ -1,0 +1,66 @@
+"""Load a question set and resolve its gold papers (ids or exact titles) to paper ids."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ingest.manifest import Manifest
+from ingest.records import normalise_title
+from rag.errors import InputError
+
+TYPES = ("fact", "concept", "multi", "unanswerable")
+
+
+@dataclass
+class Question:
+    id: str
+    question: str
+    type: str
+    gold: list[str]
+    answer_facts: list[str] = field(default_factory=list)
+    gold_ids: list[str] = field(default_factory=list)
+
+    @property
+    def answerable(self) -> bool:
+        return self.type != "unanswerable"
+
+
+def load_questions(path: Path) -> list[Question]:
+    out: list[Question] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            question = Question(
+                id=str(data["id"]),
+                question=data["question"],
+                type=data.get("type", "fact"),
+                gold=list(data.get("gold", [])),
+                answer_facts=list(data.get("answer_facts", [])),
+            )
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise InputError(f"not a question record ({exc})", path=str(path), line=number) from None
+        if question.type not in TYPES:
+            raise InputError(
+                f"type {question.type!r} is not one of {', '.join(TYPES)}", path=str(path), line=number
+            )
+        out.append(question)
+    return out
+
+
+def resolve_gold(questions: list[Question], manifest: Manifest) -> list[str]:
+    """Fill ``gold_ids``; returns the gold entries that match no indexed paper (by id or title)."""
+    known = manifest.hashes()
+    missing: list[str] = []
+    for q in questions:
+        q.gold_ids = []
+        for gold in q.gold:
+            pid = gold if gold in known else manifest.id_for_title(normalise_title(gold))
+            if pid is None:
+                missing.append(f"{q.id}: {gold}")
+            else:
+                q.gold_ids.append(pid)
+    return missing

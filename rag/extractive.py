@@ -1,0 +1,65 @@
+"""Extractive answers: quote the abstract sentences that best answer the question.
+
+No generative model, so nothing can be invented: every sentence is a verbatim quote
+with its citation. Sentences are scored without embedding them (that would cost ~2.5 ms
+a sentence on this CPU): IDF-weighted overlap with the question's content words, a
+bonus for sitting in the paper's best-matching chunk (which the dense retriever already
+scored), and the paper's rank. It answers in milliseconds after retrieval.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ingest.chunking import split_sentences
+from rag.lexical import content_stems
+from rag.types import Hit
+
+INTRO = "From the indexed abstracts (quoted verbatim):"
+MAX_SENTENCES = 4
+
+
+@dataclass(frozen=True)
+class Quote:
+    text: str
+    source: int  # 1-based source number
+    score: float
+
+
+def select_quotes(question: str, hits: list[Hit], max_sentences: int = MAX_SENTENCES) -> list[Quote]:
+    asked = content_stems(question, drop_question_words=True)
+    candidates: list[tuple[float, int, int, str, set[str]]] = []
+    for rank, hit in enumerate(hits):
+        for position, sentence in enumerate(split_sentences(hit.abstract)):
+            sentence = sentence.strip()
+            if len(sentence) > 20:
+                candidates.append((0.0, rank, position, sentence, content_stems(sentence)))
+    if not candidates or not asked:
+        return []
+    df: dict[str, int] = {}
+    for *_, stems in candidates:
+        for s in stems & asked:
+            df[s] = df.get(s, 0) + 1
+    idf = {s: math.log(1 + len(candidates) / n) for s, n in df.items()}
+    total = sum(idf.values()) or 1.0
+    scored = []
+    for _, rank, position, sentence, stems in candidates:
+        overlap = sum(idf.get(s, 0.0) for s in stems & asked) / total
+        in_best_chunk = 0.15 if sentence[:60] in hits[rank].chunk else 0.0
+        scored.append((overlap + in_best_chunk + 0.3 / (1 + rank), rank, position, sentence, stems))
+    scored.sort(key=lambda c: -c[0])
+    best = scored[0][0]
+    chosen: list[tuple[float, int, int, str, set[str]]] = []
+    for cand in scored:
+        if len(chosen) >= max_sentences or cand[0] < 0.5 * best:
+            break
+        if any(len(cand[4] & c[4]) > 0.6 * max(len(cand[4]), 1) for c in chosen):
+            continue  # near-duplicate of a chosen sentence (papers repeat their claims)
+        chosen.append(cand)
+    chosen.sort(key=lambda c: (c[1], c[2]))  # reading order: source, then position in its abstract
+    return [Quote(text=c[3], source=c[1] + 1, score=c[0]) for c in chosen]
+
+
+def render(quotes: list[Quote]) -> str:
+    return INTRO + "\n" + "\n".join(f"{q.text} [{q.source}]" for q in quotes)
