@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, free_port, wait_for_port
+from tests.conftest import REPO, free_port, stop_process, wait_for_port
 
 pytestmark = [
     pytest.mark.slow,
@@ -60,20 +60,11 @@ def _start(home: Path, log_path: Path, **env: str) -> tuple[subprocess.Popen[byt
     try:
         wait_for_port(port, proc, seconds=180)
     except Exception:
-        _stop(proc)
+        stop_process(proc)
         raise RuntimeError(
             f"the chat page did not start:\n{log_path.read_text(errors='replace')[-3000:]}"
         ) from None
     return proc, f"http://127.0.0.1:{port}/"
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +75,7 @@ def ui_url(sample_settings: Any, tmp_path_factory: pytest.TempPathFactory) -> It
     try:
         yield url
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +92,7 @@ def broken_llm_url(sample_settings: Any, tmp_path_factory: pytest.TempPathFactor
     try:
         yield url
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 @pytest.fixture
