@@ -11,7 +11,6 @@ Only argparse is imported at module level, so ``askpapers --help`` stays instant
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 from pathlib import Path
@@ -64,9 +63,7 @@ def add_eval_parser(subparsers: Any, common_parent: argparse.ArgumentParser) -> 
 
 
 def judge_available(settings: Settings) -> bool:
-    return settings.answer_mode != "extractive" or bool(
-        os.environ.get("OPENAI_BASE_URL") or settings.openai_base_url
-    )
+    return settings.answer_mode != "extractive" or bool(settings.openai_base_url or settings.openai_api_key)
 
 
 def _score(llm: Any, prompt_text: str) -> float | None:
