@@ -33,7 +33,9 @@ def run(
     )
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["ingest", "--help"], ["stats", "--help"]])
+@pytest.mark.parametrize(
+    "argv", [[c, "--help"] for c in ("ingest", "stats", "ask", "search", "eval", "serve")] + [["--help"]]
+)
 def test_help_imports_no_heavy_library(argv: list[str]) -> None:
     code = (
         "import sys; from rag import cli\n"
