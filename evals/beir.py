@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,14 +44,18 @@ def _need(path: Path) -> Path:
     return path
 
 
-def _lines(path: Path) -> list[tuple[int, str]]:
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Non-blank lines, streamed: a BEIR corpus can run to millions of lines."""
+    number = 0
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if line.strip():
+                    yield number, line
     except UnicodeDecodeError as exc:
-        raise InputError(f"file is not valid UTF-8 ({exc.reason})", path=str(path)) from None
+        raise InputError(f"file is not valid UTF-8 ({exc.reason})", path=str(path), line=number + 1) from None
     except OSError as exc:
         raise InputError(f"can't read file ({exc.strerror})", path=str(path)) from None
-    return [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
 
 
 def read_queries(path: Path) -> dict[str, str]:
@@ -87,7 +92,7 @@ def check_corpus(path: Path) -> set[str]:
 
 def read_qrels(path: Path) -> dict[str, dict[str, float]]:
     qrels: dict[str, dict[str, float]] = {}
-    lines = _lines(path)
+    lines = list(_lines(path))  # qrels are small
     if not lines:
         raise InputError("qrels file is empty", path=str(path))
     first_number, first = lines[0]
