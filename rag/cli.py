@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -205,23 +205,33 @@ def _answer_line(row_id: object, answer: Any) -> dict[str, Any]:
     }
 
 
+def _run_batch(args: argparse.Namespace, key: str, answer: Callable[[dict[str, Any]], dict[str, Any]]) -> int:
+    """One JSON line out per JSON line in (``--batch FILE --out FILE``), flushed as it goes."""
+    if not args.out:
+        raise ConfigError("--batch needs --out FILE for the results")
+    rows = _read_jsonl(args.batch, key)
+    with Path(args.out).open("w", encoding="utf-8") as out, _bar(len(rows), key + "s") as bar:
+        for row in rows:
+            out.write(json.dumps(answer(row)) + "\n")
+            out.flush()
+            bar.update(1)
+    print(f"{len(rows)} results → {args.out}", file=sys.stderr)
+    return 0
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
     from rag import engine_for
 
     engine = engine_for(load_settings(args))
     filters = _filters_from(args)
     if args.batch:
-        if not args.out:
-            raise ConfigError("--batch needs --out FILE for the answers")
-        rows = _read_jsonl(args.batch, "question")
-        with Path(args.out).open("w", encoding="utf-8") as out, _bar(len(rows), "questions") as bar:
-            for row in rows:
-                result = engine.ask(row["text"], k=args.k, mode=args.mode, filters=filters)
-                out.write(json.dumps(_answer_line(row["id"], result)) + "\n")
-                out.flush()
-                bar.update(1)
-        print(f"{len(rows)} answers → {args.out}", file=sys.stderr)
-        return 0
+        return _run_batch(
+            args,
+            "question",
+            lambda row: _answer_line(
+                row["id"], engine.ask(row["text"], k=args.k, mode=args.mode, filters=filters)
+            ),
+        )
     if not args.question:
         raise ConfigError("give a question, or --batch FILE --out FILE")
     if args.json:
@@ -250,21 +260,17 @@ def cmd_search(args: argparse.Namespace) -> int:
     engine = engine_for(load_settings(args))
     filters = _filters_from(args)
     if args.batch:
-        if not args.out:
-            raise ConfigError("--batch needs --out FILE for the hits")
-        rows = _read_jsonl(args.batch, "query")
-        with Path(args.out).open("w", encoding="utf-8") as out, _bar(len(rows), "queries") as bar:
-            for row in rows:
-                hits = engine.search(row["text"], k=args.k, filters=filters)
-                line = {
-                    "id": row["id"],
-                    "hits": [
-                        {"paper_id": h.paper_id, "title": h.title, "score": round(h.score, 6)} for h in hits
-                    ],
-                }
-                out.write(json.dumps(line) + "\n")
-                bar.update(1)
-        return 0
+        return _run_batch(
+            args,
+            "query",
+            lambda row: {
+                "id": row["id"],
+                "hits": [
+                    {"paper_id": h.paper_id, "title": h.title, "score": round(h.score, 6)}
+                    for h in engine.search(row["text"], k=args.k, filters=filters)
+                ],
+            },
+        )
     if not args.question:
         raise ConfigError("give a query, or --batch FILE --out FILE")
     hits = engine.search(args.question, k=args.k, filters=filters)
