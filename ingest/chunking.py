@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 from ingest.manifest import Chunk
 from ingest.records import Paper
+from rag.chunk_ids import chunk_id
 
 _MIN_PIECE_TOKENS = 24
 # A sentence ends at . ! ? followed by space and a capital, digit or bracket; "e.g. X",
@@ -96,9 +97,10 @@ class Chunker:
                     smaller = max(size * 2 // 3, _MIN_PIECE_TOKENS)
                     pieces[pid][i : i + 1] = [(p, smaller, False) for p in self._split(piece, smaller)]
         return [
-            Chunk(id=f"{paper.id}#{i}", paper_id=paper.id, idx=i, text=headers[paper.id] + piece)
+            Chunk(id=chunk_id(paper.id, i, text), paper_id=paper.id, idx=i, text=text)
             for paper in papers
             for i, (piece, _, _) in enumerate(pieces[paper.id])
+            for text in (headers[paper.id] + piece,)
         ]
 
     def _fit_flags(self, texts: list[str]) -> list[bool]:

@@ -1,9 +1,14 @@
 """The manifest: what the index holds, with a content hash per paper.
 
 It is the source of truth for incremental ingest (hash unchanged → nothing to embed),
-for BM25 (chunk texts) and for showing papers at query time (full abstracts). Each
-batch is committed *after* its vectors are in Chroma, so a killed ingest leaves papers
-either fully indexed or absent from the manifest, and the next run redoes them.
+for BM25 (chunk texts), for showing papers at query time (full abstracts) and for which
+vectors count: a chunk is part of the index exactly when the manifest lists it. Each batch
+is committed *after* its vectors are in Chroma; vectors written but not yet committed are
+listed in ``pending``, vectors of replaced or removed chunks in ``garbage``, so whatever
+stops an ingest, the next one deletes exactly the vectors nobody lists (``orphans``).
+
+Only the ingest (one writer, under the ingest lock) opens it for writing; readers open it
+read-only, so a query process never writes to the index directory.
 """
 
 from __future__ import annotations
@@ -15,6 +20,28 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.records import Paper
+from rag.errors import IndexDamagedError, IndexMissingError, IndexWriteError
+
+
+def damaged(path: Path, exc: sqlite3.Error) -> IndexDamagedError | IndexWriteError:
+    """The error for a manifest SQLite can't use: a full disk, no permission, or a damaged file."""
+    text = str(exc)
+    low = text.lower()
+    if "disk is full" in low or "disk i/o" in low:
+        return IndexWriteError(
+            f"no space left on the disk of {path.parent} ({text}); free some space and run the same command "
+            "again — what was committed is kept"
+        )
+    if "readonly" in low or "read-only" in low or "unable to open" in low or "permission" in low:
+        return IndexWriteError(
+            f"can't write the index at {path.parent} ({text}); check that you may write to it, or set "
+            "ASKPAPERS_HOME to a directory you can write"
+        )
+    return IndexDamagedError(
+        f"the index at {path.parent} is damaged ({path.name}: {text}); move that directory away and "
+        "run 'askpapers ingest' on your inputs again"
+    )
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS paper (
@@ -38,6 +65,9 @@ CREATE TABLE IF NOT EXISTS chunk (
 );
 CREATE INDEX IF NOT EXISTS chunk_paper ON chunk (paper_id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- vectors in Chroma that no committed paper lists (written by an unfinished batch, or replaced)
+CREATE TABLE IF NOT EXISTS pending (chunk_id TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS garbage (chunk_id TEXT PRIMARY KEY);
 """
 
 
@@ -50,14 +80,24 @@ class Chunk:
 
 
 class Manifest:
-    """SQLite file ``manifest.sqlite`` in the index directory."""
+    """SQLite file ``manifest.sqlite`` in the index directory (WAL mode: readers never block the writer)."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = path
-        self._db = sqlite3.connect(path, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        self.readonly = readonly
+        try:
+            if readonly:
+                if not path.exists():
+                    raise IndexMissingError(f"no index at {path.parent}; build it with 'askpapers ingest'")
+                self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+                self._db.execute("SELECT count(*) FROM paper").fetchone()  # fails now if damaged
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(path, check_same_thread=False)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise damaged(path, exc) from None
 
     # --- reading --------------------------------------------------------
     def hashes(self) -> dict[str, str]:
@@ -100,6 +140,23 @@ class Manifest:
             marks = ",".join("?" * len(part))
             out.update(self._db.execute(f"SELECT id, text FROM chunk WHERE id IN ({marks})", part))
         return out
+
+    def listed_chunks(self, chunk_ids: Sequence[str]) -> set[str]:
+        """Which of these chunk ids committed papers list (vectors of other ids don't count)."""
+        out: set[str] = set()
+        for start in range(0, len(chunk_ids), 500):
+            part = list(chunk_ids[start : start + 500])
+            marks = ",".join("?" * len(part))
+            out.update(r[0] for r in self._db.execute(f"SELECT id FROM chunk WHERE id IN ({marks})", part))
+        return out
+
+    def orphans(self) -> list[str]:
+        """Chunk ids that may be in Chroma without a committed paper listing them."""
+        rows = self._db.execute(
+            "SELECT chunk_id FROM (SELECT chunk_id FROM pending UNION SELECT chunk_id FROM garbage) "
+            "WHERE chunk_id NOT IN (SELECT id FROM chunk)"
+        )
+        return [r[0] for r in rows]
 
     def chunks(self) -> Iterator[Chunk]:
         for row in self._db.execute("SELECT id, paper_id, idx, text FROM chunk ORDER BY paper_id, idx"):
@@ -152,14 +209,33 @@ class Manifest:
         return row[0] if row else None
 
     # --- writing (each call is one transaction) -------------------------
-    def commit_papers(self, papers: Sequence[Paper], chunks: Sequence[Chunk]) -> None:
+    def mark_pending(self, chunk_ids: Iterable[str]) -> None:
+        """Record vectors about to be written, before they are: an interrupted batch leaves a trace."""
+        with self._db:
+            self._db.executemany("INSERT OR IGNORE INTO pending VALUES (?)", [(c,) for c in chunk_ids])
+
+    def forget_orphans(self, chunk_ids: Iterable[str]) -> None:
+        """These vectors are gone from Chroma now."""
+        ids = [(c,) for c in chunk_ids]
+        with self._db:
+            self._db.executemany("DELETE FROM pending WHERE chunk_id = ?", ids)
+            self._db.executemany("DELETE FROM garbage WHERE chunk_id = ?", ids)
+
+    def commit_papers(self, papers: Sequence[Paper], chunks: Sequence[Chunk]) -> list[str]:
+        """Make these papers (and exactly these chunks) the indexed version; returns the chunk ids
+        they replace, now listed as garbage until their vectors are deleted."""
         from dataclasses import asdict
 
         by_paper: dict[str, int] = {}
         for chunk in chunks:
             by_paper[chunk.paper_id] = by_paper.get(chunk.paper_id, 0) + 1
         ids = [p.id for p in papers]
+        new_ids = {c.id for c in chunks}
         with self._db:
+            replaced = [c for c in self.chunk_ids(ids) if c not in new_ids]
+            self._db.executemany("INSERT OR IGNORE INTO garbage VALUES (?)", [(c,) for c in replaced])
+            self._db.executemany("DELETE FROM pending WHERE chunk_id = ?", [(c,) for c in new_ids])
+            self._db.executemany("DELETE FROM garbage WHERE chunk_id = ?", [(c,) for c in new_ids])
             self._delete(ids)
             self._db.executemany(
                 "INSERT INTO paper (id, norm_title, data, content_hash, n_chunks, year, authors, categories, source)"
@@ -184,11 +260,16 @@ class Manifest:
                 [(c.id, c.paper_id, c.idx, c.text) for c in chunks],
             )
             self._bump()
+        return replaced
 
-    def remove_papers(self, ids: Sequence[str]) -> None:
+    def remove_papers(self, ids: Sequence[str]) -> list[str]:
+        """Remove papers; returns their chunk ids, listed as garbage until their vectors are deleted."""
         with self._db:
+            gone = self.chunk_ids(ids)
+            self._db.executemany("INSERT OR IGNORE INTO garbage VALUES (?)", [(c,) for c in gone])
             self._delete(ids)
             self._bump()
+        return gone
 
     def set_meta(self, key: str, value: str) -> None:
         with self._db:

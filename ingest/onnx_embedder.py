@@ -84,6 +84,9 @@ class OnnxEmbedder:
     def __init__(
         self, name: str, model_dir: Path, cache_dir: Path, batch_size: int = 1, max_tokens: int = 256
     ) -> None:
+        # onnxruntime ≥ 1.29 sends usage telemetry on Linux unless told not to (seen under strace
+        # as lookups of mobile.events.data.microsoft.com); askpapers makes no outbound calls.
+        os.environ["ORT_DISABLE_TELEMETRY"] = "1"
         import onnxruntime as ort
         from tokenizers import Tokenizer
 

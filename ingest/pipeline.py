@@ -1,8 +1,9 @@
-"""The ingest job: parse → dedup → diff against the manifest → chunk → embed → store.
+"""The ingest job: parse → dedup → diff against the manifest → chunk → embed → store → BM25.
 
 Work is done in batches of papers; each batch's vectors go to Chroma first and the
-manifest commit comes last, so Ctrl-C or kill -9 at any point leaves an index that
-answers queries, and the next run picks up exactly the papers that are missing.
+manifest commit comes last (ingest/store.py), so Ctrl-C, kill -9, a full disk or a failing
+store at any point leave an index that answers queries from what was committed, and the
+next run deletes the uncommitted vectors and picks up exactly the papers that are missing.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ingest.dedup import PaperStage
 from ingest.parsers.base import Skip
 from ingest.records import Paper
 from ingest.sources import read_inputs
-from rag.errors import AskpapersError, InputError
+from rag.errors import AskpapersError, IndexBusyError, IndexWriteError, InputError
 
 if TYPE_CHECKING:
     from ingest.store import IndexStore
@@ -76,12 +77,19 @@ def _ingest_lock(directory: Path) -> Iterator[None]:
     """One ingest per index at a time (the lock dies with its process, even on kill -9)."""
     import fcntl
 
-    directory.mkdir(parents=True, exist_ok=True)
-    with (directory / "ingest.lock").open("w") as handle:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        handle = (directory / "ingest.lock").open("a")
+    except OSError as exc:
+        raise IndexWriteError(
+            f"can't write the index at {directory} ({exc.strerror}); check that you may write there, or set "
+            "ASKPAPERS_HOME to a directory you can write"
+        ) from None
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise AskpapersError(
+            raise IndexBusyError(
                 f"another ingest is writing to {directory}; wait for it to finish and run this one again"
             ) from None
         yield
@@ -110,48 +118,73 @@ def ingest(
     progress: bool = True,
     store: IndexStore | None = None,
 ) -> IngestSummary:
-    """Bring the index for ``settings`` in line with ``inputs``; see module docstring."""
+    """Bring the index for ``settings`` in line with ``inputs``; see module docstring.
+
+    The whole job — parse, write, BM25 — runs under the ingest lock, so a second ingest of the
+    same index stops at once with a clear message instead of writing beside this one.
+    """
     from ingest.store import IndexStore
 
     inputs = [str(i) for i in inputs]
     started = time.perf_counter()
     summary = IngestSummary(collection=settings.collection_name)
     scratch = settings.index_dir / "tmp"
-    with _ingest_lock(settings.index_dir), PaperStage(_clean(scratch)) as stage:
-        for item in read_inputs(
-            inputs, fmt=fmt, field_map=field_map, max_abstract_chars=settings.ingest.max_abstract_chars
-        ):
-            if isinstance(item, Skip):
-                summary.skipped.append(item)
-            else:
-                stage.add(item)
-        summary.papers_seen = len(stage)
-        summary.duplicates_merged = stage.duplicates
-        if summary.papers_seen == 0:
-            reasons = "; ".join(str(s) for s in summary.skipped[:5]) or "no input files"
-            raise InputError(f"no valid papers found ({reasons})", path=", ".join(inputs))
-
+    with _ingest_lock(settings.index_dir):
         store = store or IndexStore.open(settings)
-        known = store.manifest.hashes()
-        changed: list[Paper] = []
-        seen_ids: set[str] = set()
-        for paper in stage:
-            if paper.id not in known:  # the same title under another id counts as the same paper
-                paper.id = store.manifest.id_for_title(paper.norm_title) or paper.id
-            seen_ids.add(paper.id)
-            previous = known.get(paper.id)
-            if previous == paper.content_hash():
-                summary.unchanged += 1
-                continue
-            if previous is None:
-                summary.new += 1
-            else:
-                summary.updated += 1
-            changed.append(paper)
+        store.clean_orphans()  # vectors an interrupted or failed run wrote but never committed
+        with (
+            store.writing(settings.index_dir, "stage the input papers"),
+            PaperStage(_clean(scratch)) as stage,
+        ):
+            for item in read_inputs(
+                inputs, fmt=fmt, field_map=field_map, max_abstract_chars=settings.ingest.max_abstract_chars
+            ):
+                if isinstance(item, Skip):
+                    summary.skipped.append(item)
+                else:
+                    stage.add(item)
+            summary.papers_seen = len(stage)
+            summary.duplicates_merged = stage.duplicates
+            if summary.papers_seen == 0:
+                reasons = "; ".join(str(s) for s in summary.skipped[:5]) or "no input files"
+                raise InputError(f"no valid papers found ({reasons})", path=", ".join(inputs))
+            known = store.manifest.hashes()
+            changed: list[Paper] = []
+            seen_ids: set[str] = set()
+            for paper in stage:
+                if paper.id not in known:  # the same title under another id counts as the same paper
+                    paper.id = store.manifest.id_for_title(paper.norm_title) or paper.id
+                seen_ids.add(paper.id)
+                previous = known.get(paper.id)
+                if previous == paper.content_hash():
+                    summary.unchanged += 1
+                    continue
+                if previous is None:
+                    summary.new += 1
+                else:
+                    summary.updated += 1
+                changed.append(paper)
+        try:
+            summary.chunks_embedded = _write(store, changed, settings.ingest.papers_per_batch, progress)
+            if prune:
+                gone = sorted(set(known) - seen_ids)
+                store.remove_papers(gone)
+                summary.removed = len(gone)
+        except BaseException:
+            _after_failure(store)
+            raise
+        store.publish_bm25()
+    summary.seconds = time.perf_counter() - started
+    return summary
 
-    # Embedding batch N+1 overlaps with storing batch N (one writer thread keeps the
-    # Chroma-then-manifest order per batch, so interruption safety is unchanged).
-    batch = settings.ingest.papers_per_batch
+
+def _write(store: IndexStore, changed: list[Paper], batch: int, progress: bool) -> int:
+    """Embed and store ``changed`` in batches; returns chunks embedded.
+
+    Embedding batch N+1 overlaps with storing batch N (one writer thread keeps the
+    pending → Chroma → manifest order per batch, so interruption safety is unchanged).
+    """
+    embedded_chunks = 0
     with (
         _progress(len(changed), "embedding", progress and bool(changed)) as bar,
         ThreadPoolExecutor(1, thread_name_prefix="store") as writer,
@@ -160,16 +193,19 @@ def ingest(
         for start in range(0, len(changed), batch):
             embedded = store.embed_papers(changed[start : start + batch])
             if pending is not None:
-                summary.chunks_embedded += pending.result()
+                embedded_chunks += pending.result()
             pending = writer.submit(store.store_embedded, embedded)
             bar.update(len(embedded.papers))
         if pending is not None:
-            summary.chunks_embedded += pending.result()
+            embedded_chunks += pending.result()
+    return embedded_chunks  # (on an error, leaving the executor waits for the batch in flight)
 
-    if prune:
-        gone = sorted(set(known) - seen_ids)
-        store.remove_papers(gone)
-        summary.removed = len(gone)
-    store.sync_bm25()
-    summary.seconds = time.perf_counter() - started
-    return summary
+
+def _after_failure(store: IndexStore) -> None:
+    """Leave the index as its last commit: delete vectors nobody lists, publish BM25 for what was
+    committed. Best effort — whatever this can't do, the next run's start does."""
+    try:
+        store.clean_orphans()
+        store.publish_bm25()
+    except (AskpapersError, OSError):
+        pass

@@ -46,7 +46,7 @@ def detect_format(path: Path, head: bytes) -> str | None:
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
         return "csv"
-    text = head.decode("utf-8", errors="replace")
+    text = head.decode("utf-8", errors="replace").removeprefix("\ufeff")  # a byte-order mark is not content
     first = next((line for line in text.splitlines() if line.strip()), "")
     if first.lstrip().startswith("{"):
         try:
@@ -69,7 +69,7 @@ def _problem_with_file(path: Path, head: bytes) -> str | None:
         return "file is empty"
     if b"\x00" in head:
         return "file looks binary (contains NUL bytes); expected text, JSON Lines or CSV"
-    if not head.strip():
+    if not head.removeprefix(b"\xef\xbb\xbf").strip():
         return "file has only whitespace"
     return None
 
@@ -98,7 +98,7 @@ def read_file(path: Path, fmt: str | None, field_map: Mapping[str, str]) -> Iter
         yield from parse_csv(path, field_map)
     elif fmt == "hf_daily":
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8-sig")  # "-sig": a leading byte-order mark is dropped
         except UnicodeDecodeError as exc:
             line = path.read_bytes()[: exc.start].count(b"\n") + 1
             yield Skip(str(path), line, f"file is not valid UTF-8 ({exc.reason}); convert it to UTF-8")

@@ -1,27 +1,46 @@
 """The index for one settings shape: manifest + vector store + BM25, kept in step.
 
-Opening it is cheap (no model is loaded): the embedder and Chroma are created on
-first use, so ``askpapers stats`` never imports torch.
+Two ways to open it. ``open`` is for the one writer (the ingest, under its lock): it may
+create the index, write vectors and the manifest, and build BM25. ``open_reader`` is for
+everyone else (the chat page, ``ask``/``search``, the ``rag`` API, evals): it never writes
+to the index directory, and before each query it checks one small file to see whether an
+ingest published a newer BM25, reloading only then; vectors and the manifest are read live.
+
+A chunk is part of the index exactly when the manifest lists it. A batch is written as:
+note its new chunk ids as pending → write the vectors → commit the manifest (which lists
+the replaced chunk ids as garbage) → delete the garbage vectors. Whatever stops that
+sequence, readers only ever see listed chunks, and the writer's next run deletes every
+vector nobody lists before it starts (``clean_orphans``). Opening is cheap: the embedder
+and Chroma are created on first use, so ``askpapers stats`` never imports torch.
 """
 
 from __future__ import annotations
 
+import errno
 import json
-from collections.abc import Sequence
+import shutil
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ingest.bm25 import BM25Index
-from ingest.manifest import Chunk, Manifest
+from ingest.bm25 import BM25Index, published, version_of
+from ingest.manifest import Chunk, Manifest, damaged
 from ingest.records import Paper
+from rag.errors import EndpointError, IndexMissingError, IndexWriteError
 
 if TYPE_CHECKING:
     from ingest.chunking import Chunker
     from ingest.embedders import Embedder
-    from ingest.vectorstore import Metadata, VectorStore
+    from ingest.vectorstore import ChromaStore, Metadata
     from rag.settings import Settings
+
+#: Below this much free space a failed write is reported as a full disk (Chroma's own errors don't say).
+LOW_DISK_BYTES = 64 * 2**20
 
 
 @dataclass
@@ -45,24 +64,50 @@ def chunk_metadata(paper: Paper, chunk: Chunk) -> Metadata:
     }
 
 
+def _free_bytes(path: Path) -> int | None:
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return shutil.disk_usage(candidate).free
+    return None
+
+
 class IndexStore:
-    def __init__(self, settings: Settings, manifest: Manifest, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self, settings: Settings, manifest: Manifest, embedder: Embedder | None = None, *, writer: bool
+    ) -> None:
         self.settings = settings
         self.manifest = manifest
         self.directory = settings.index_dir
+        self.writer = writer
+        self._bm25: BM25Index | None = None
+        self._bm25_lock = threading.Lock()
         if embedder is not None:  # share one loaded model between indexes (tests, evals)
             self.__dict__["embedder"] = embedder
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> IndexStore:
+        """The index, opened by its one writer (creating it if needed)."""
         directory = settings.index_dir
-        directory.mkdir(parents=True, exist_ok=True)
-        shape = directory / "settings.json"
-        if not shape.exists():
-            shape.write_text(
-                json.dumps(settings.vector_shape() | {"collection": settings.collection_name}, indent=2)
+        with cls.writing(directory, "create the index"):
+            directory.mkdir(parents=True, exist_ok=True)
+            shape = directory / "settings.json"
+            if not shape.exists():
+                shape.write_text(
+                    json.dumps(settings.vector_shape() | {"collection": settings.collection_name}, indent=2)
+                )
+            manifest = Manifest(directory / "manifest.sqlite")
+        return cls(settings, manifest, embedder, writer=True)
+
+    @classmethod
+    def open_reader(cls, settings: Settings, embedder: Embedder | None = None) -> IndexStore:
+        """The index, opened read-only; IndexMissingError when it was never built."""
+        if not cls.exists(settings):
+            raise IndexMissingError(
+                f"no index for these settings in {settings.home} (collection {settings.collection_name}); "
+                "build it with 'askpapers ingest data/sample'"
             )
-        return cls(settings, Manifest(directory / "manifest.sqlite"), embedder)
+        manifest = Manifest(settings.index_dir / "manifest.sqlite", readonly=True)
+        return cls(settings, manifest, embedder, writer=False)
 
     @classmethod
     def exists(cls, settings: Settings) -> bool:
@@ -87,61 +132,27 @@ class IndexStore:
         )
 
     @cached_property
-    def vectors(self) -> VectorStore:
+    def vectors(self) -> ChromaStore:
         from ingest.vectorstore import ChromaStore
 
-        return ChromaStore(self.settings)
+        return ChromaStore(self.settings, create=self.writer)
 
     @property
     def bm25_dir(self) -> Path:
         return self.directory / "bm25"
 
-    # --- writing ----------------------------------------------------------
-    def write_papers(self, papers: Sequence[Paper]) -> int:
-        """Chunk, embed and store ``papers`` (replacing earlier versions); returns chunks embedded."""
-        return self.store_embedded(self.embed_papers(papers))
-
-    def embed_papers(self, papers: Sequence[Paper]) -> EmbeddedBatch:
-        """The CPU-heavy half of a write: chunking and embedding (touches no store)."""
-        chunks = self.chunker.chunk_many(papers)
-        return EmbeddedBatch(list(papers), chunks, self.embedder.embed_batch([c.text for c in chunks]))
-
-    def store_embedded(self, batch: EmbeddedBatch) -> int:
-        """The storing half: Chroma first, the manifest last (see ingest.pipeline)."""
-        papers, chunks, vectors = batch.papers, batch.chunks, batch.vectors
-        if not papers:
-            return 0
-        by_id = {p.id: p for p in papers}
-        # Old chunks of these papers (from the manifest) and any left by an interrupted run (same ids).
-        stale = set(self.manifest.chunk_ids(by_id)) | {c.id for c in chunks}
-        self.vectors.delete(sorted(stale))
-        self.vectors.add(chunks, vectors, [chunk_metadata(by_id[c.paper_id], c) for c in chunks])
-        self.manifest.commit_papers(papers, chunks)  # last: the paper counts as indexed only now
-        return len(chunks)
-
-    def remove_papers(self, paper_ids: Sequence[str]) -> None:
-        if not paper_ids:
-            return
-        self.vectors.delete(self.manifest.chunk_ids(paper_ids))
-        self.manifest.remove_papers(paper_ids)
-
-    def sync_bm25(self) -> BM25Index | None:
-        """Rebuild BM25 if the manifest moved since it was built; None when it was already current."""
-        version = self.manifest.version
-        if BM25Index.stamp(self.bm25_dir) == version:
-            return None
-        ids: list[str] = []
-        texts: list[str] = []
-        for chunk in self.manifest.chunks():
-            ids.append(chunk.id)
-            texts.append(chunk.text)
-        return BM25Index.build(self.bm25_dir, ids, texts, version)
-
-    def bm25(self) -> BM25Index:
-        """The BM25 index, current with the manifest (rebuilt first if an ingest was interrupted)."""
-        return self.sync_bm25() or BM25Index.load(self.bm25_dir)
-
     # --- reading ----------------------------------------------------------
+    def bm25(self) -> BM25Index:
+        """The published BM25 index; reloaded when an ingest published a newer one since the last call."""
+        name = published(self.bm25_dir)
+        current = self._bm25
+        if current is not None and current.name == name:
+            return current
+        with self._bm25_lock:
+            if self._bm25 is None or self._bm25.name != published(self.bm25_dir):
+                self._bm25 = BM25Index.load(self.bm25_dir)
+            return self._bm25
+
     def disk_bytes(self) -> int:
         """Bytes on disk of this index: manifest + BM25 + (embedded) Chroma database."""
         roots = [self.directory]
@@ -150,6 +161,92 @@ class IndexStore:
         return sum(
             f.stat().st_size for root in roots if root.exists() for f in root.rglob("*") if f.is_file()
         )
+
+    # --- writing (the ingest only) ------------------------------------------
+    @staticmethod
+    @contextmanager
+    def writing(directory: Path, what: str) -> Iterator[None]:
+        """Turn what a full disk, a missing permission or a failing store raise into one clear error."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise damaged(directory / "manifest.sqlite", exc) from None
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise IndexWriteError(
+                    f"no space left on the disk of {directory} while trying to {what}; free some space and "
+                    "run the same command again — what was committed is kept"
+                ) from None
+            if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise IndexWriteError(
+                    f"can't {what}: {exc.strerror} ({exc.filename or directory}); check that you may write "
+                    "there, or set ASKPAPERS_HOME to a directory you can write"
+                ) from None
+            raise IndexWriteError(f"can't {what} in {directory}: {exc}") from None
+        except EndpointError as exc:
+            free = _free_bytes(directory)
+            if free is not None and free < LOW_DISK_BYTES or "full" in str(exc).lower():
+                raise IndexWriteError(
+                    f"the vector store could not {what}: the disk of {directory} is full ({(free or 0) / 2**20:.0f} "
+                    "MB free); free some space and run the same command again — what was committed is kept"
+                ) from None
+            raise IndexWriteError(f"the vector store could not {what}: {exc}") from None
+
+    def embed_papers(self, papers: Sequence[Paper]) -> EmbeddedBatch:
+        """The CPU-heavy half of a write: chunking and embedding (touches no store)."""
+        chunks = self.chunker.chunk_many(papers)
+        return EmbeddedBatch(list(papers), chunks, self.embedder.embed_batch([c.text for c in chunks]))
+
+    def write_papers(self, papers: Sequence[Paper]) -> int:
+        """Chunk, embed and store ``papers`` (replacing earlier versions); returns chunks embedded."""
+        return self.store_embedded(self.embed_papers(papers))
+
+    def store_embedded(self, batch: EmbeddedBatch) -> int:
+        """The storing half: pending → Chroma → manifest → garbage deleted (see the module docstring)."""
+        papers, chunks, vectors = batch.papers, batch.chunks, batch.vectors
+        if not papers:
+            return 0
+        by_id = {p.id: p for p in papers}
+        with self.writing(self.directory, "store a batch of papers"):
+            self.manifest.mark_pending(c.id for c in chunks)
+            self.vectors.add(chunks, vectors, [chunk_metadata(by_id[c.paper_id], c) for c in chunks])
+            replaced = self.manifest.commit_papers(papers, chunks)  # the papers count as indexed only now
+            self._delete_vectors(replaced)
+        return len(chunks)
+
+    def remove_papers(self, paper_ids: Sequence[str]) -> None:
+        if not paper_ids:
+            return
+        with self.writing(self.directory, "remove papers"):
+            self._delete_vectors(self.manifest.remove_papers(paper_ids))
+
+    def clean_orphans(self) -> int:
+        """Delete vectors no committed paper lists (left by a run that stopped); returns how many."""
+        with self.writing(self.directory, "clean up after an interrupted ingest"):
+            orphans = self.manifest.orphans()
+            self._delete_vectors(orphans)
+        return len(orphans)
+
+    def _delete_vectors(self, chunk_ids: Sequence[str]) -> None:
+        if chunk_ids:
+            self.vectors.delete(chunk_ids)
+            self.manifest.forget_orphans(chunk_ids)
+
+    def publish_bm25(self) -> BM25Index | None:
+        """Build and publish BM25 if the published one is older than the manifest; None if current."""
+        version = self.manifest.version
+        if version_of(published(self.bm25_dir)) == version:
+            return None
+        with self.writing(self.directory, "build the lexical index"):
+            ids: list[str] = []
+            texts: list[str] = []
+            for chunk in self.manifest.chunks():
+                ids.append(chunk.id)
+                texts.append(chunk.text)
+            built = BM25Index.build(self.bm25_dir, ids, texts, version)
+        with self._bm25_lock:
+            self._bm25 = built
+        return built
 
     def close(self) -> None:
         self.manifest.close()

@@ -1,18 +1,23 @@
-"""The vector store behind one small interface; Chroma (embedded or server) is the backend.
+"""The vector store behind one small interface; Chroma is the backend, always reached over HTTP.
 
-Writes go through llama-index's ``ChromaVectorStore``. Queries go to the Chroma
-collection directly: importing llama-index's Chroma integration costs ~1.4 s (it pulls
-in all of llama-index core), which was a third of a cold ``askpapers ask``
-(measured with ``python -X importtime``). We open the Chroma client ourselves, to choose
-between ``PersistentClient`` and ``HttpClient`` and to turn telemetry off.
+Either the server the user runs (``ASKPAPERS_CHROMA__URL``) or, for the default embedded
+directory, the one process that owns it (``rag.chroma_owner``): embedded Chroma is not safe
+for several processes on one directory, and the chat page, ingests and CLI questions often
+share one. Reads and writes go to the Chroma collection directly, not through llama-index's
+``ChromaVectorStore``: importing that integration costs ~1.4 s of a cold ``askpapers ask``
+(measured with ``python -X importtime``), and its ``add`` can't update an existing id (see
+``add``).
+
+A connection lost mid-session (the owner left or crashed) is re-established once, starting
+a new owner if needed; anything else Chroma raises becomes an :class:`EndpointError` that says
+what to do, never a traceback.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlparse
 
 from rag.errors import ConfigError, EndpointError
@@ -22,6 +27,7 @@ if TYPE_CHECKING:
     from rag.settings import Settings
 
 Metadata = Mapping[str, str | int | float | bool]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -46,8 +52,14 @@ class VectorStore(Protocol):
     def count(self) -> int: ...
 
 
+def _connection_lost(exc: BaseException) -> bool:
+    import httpx
+
+    return isinstance(exc, httpx.TransportError) or "could not connect" in str(exc).lower()
+
+
 def chroma_client(settings: Settings) -> Any:
-    """A Chroma client for the configured location (imports chromadb lazily)."""
+    """An HTTP client for the configured Chroma server, or for the owner of the embedded directory."""
     import chromadb
     from chromadb.config import Settings as ChromaConfig
 
@@ -56,63 +68,150 @@ def chroma_client(settings: Settings) -> Any:
         url = urlparse(settings.chroma.url)
         if not url.hostname:
             raise ConfigError(f"chroma.url {settings.chroma.url!r} is not a URL like http://127.0.0.1:8000")
-        try:
-            return chromadb.HttpClient(
-                host=url.hostname,
-                port=url.port or (443 if url.scheme == "https" else 8000),
-                ssl=url.scheme == "https",
-                settings=config,
+        where, hint = (
+            settings.chroma.url,
+            "start it with 'chroma run --host 127.0.0.1 --port 8000' or unset ASKPAPERS_CHROMA__URL",
+        )
+    else:
+        from rag.chroma_owner import server_url
+
+        url = urlparse(
+            server_url(
+                settings.chroma_path,
+                idle_s=settings.chroma.owner_idle_s,
+                start_timeout_s=settings.chroma.owner_start_timeout_s,
             )
-        except Exception as exc:  # chromadb raises bare exceptions for connection problems
-            raise EndpointError(
-                f"can't reach the Chroma server at {settings.chroma.url} ({exc}); start it with "
-                "'chroma run --host 127.0.0.1 --port 8000' or unset ASKPAPERS_CHROMA__URL"
-            ) from None
-    settings.chroma_path.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(settings.chroma_path), settings=config)
+        )
+        where, hint = str(settings.chroma_path), "run the command again"
+    try:
+        client = chromadb.HttpClient(
+            host=url.hostname or "127.0.0.1",
+            port=url.port or (443 if url.scheme == "https" else 8000),
+            ssl=url.scheme == "https",
+            settings=config,
+        )
+    except Exception as exc:  # chromadb raises bare exceptions for connection problems
+        raise EndpointError(f"can't reach the Chroma server for {where} ({exc}); {hint}") from None
+    # chromadb's HTTP client waits forever (timeout=None, chromadb/api/fastapi.py); a server that
+    # stopped answering must end in an error, not a hung ingest or page.
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if session is not None:
+        import httpx
+
+        session.timeout = httpx.Timeout(settings.chroma.request_timeout_s)
+    return client
 
 
 class ChromaStore:
-    def __init__(self, settings: Settings) -> None:
-        self.client = chroma_client(settings)
-        self.collection = self.client.get_or_create_collection(
-            settings.collection_name, metadata={"hnsw:space": "cosine"}
-        )
+    """One collection. ``create=False`` (readers) never creates it: an index nobody has written
+    yet simply has no vectors."""
+
+    def __init__(self, settings: Settings, *, create: bool = True) -> None:
+        self.settings = settings
+        self._create = create
         self._batch = settings.chroma.add_batch_size
+        self.client: Any = None
+        self._collection: Any = None
+        self._connect()
 
-    @cached_property
-    def _store(self) -> Any:
-        from llama_index.vector_stores.chroma import ChromaVectorStore
+    def _connect(self) -> None:
+        self.client = chroma_client(self.settings)
+        self._collection = None
 
-        return ChromaVectorStore(chroma_collection=self.collection)
+    @property
+    def collection(self) -> Any:
+        if self._collection is None:
+            name = self.settings.collection_name
+            if self._create:
+                self._collection = self.client.get_or_create_collection(
+                    name, metadata={"hnsw:space": "cosine"}
+                )
+            else:
+                from chromadb.errors import NotFoundError
+
+                try:
+                    self._collection = self.client.get_collection(name)
+                except (NotFoundError, ValueError):
+                    return None
+        return self._collection
+
+    def _call(self, what: str, fn: Callable[[], T], *, write: bool = False) -> T:
+        """Run one Chroma operation; reconnect once if the server went away; explain failures."""
+        import httpx
+        from chromadb.errors import ChromaError
+
+        for attempt in (0, 1):
+            try:
+                return fn()
+            except Exception as exc:
+                if attempt == 0 and _connection_lost(exc) and not isinstance(exc, httpx.TimeoutException):
+                    self._connect()  # the owner left (idle) or crashed: find or start a new one
+                    continue
+                if isinstance(exc, EndpointError):
+                    raise
+                if isinstance(exc, ChromaError) or _connection_lost(exc):
+                    if write and not self.settings.chroma.url:
+                        self._restart_owner()
+                    if isinstance(exc, httpx.TimeoutException):
+                        raise EndpointError(
+                            f"Chroma did not answer within {self.settings.chroma.request_timeout_s:g} s when "
+                            f"asked to {what} (ASKPAPERS_CHROMA__REQUEST_TIMEOUT_S); try again"
+                        ) from None
+                    raise EndpointError(f"Chroma failed to {what}: {type(exc).__name__}: {exc}") from None
+                raise
+        raise AssertionError("unreachable")
+
+    def _restart_owner(self) -> None:
+        """After a failed write the owner's server may hold a database lock (measured: the next write
+        after a full disk hung); the next call starts a fresh owner."""
+        from rag.chroma_owner import stop_owner
+
+        stop_owner(self.settings.chroma_path)
 
     def add(
         self, chunks: Sequence[Chunk], embeddings: Sequence[Sequence[float]], metadatas: Sequence[Metadata]
     ) -> None:
-        from llama_index.core.schema import BaseNode, NodeRelationship, RelatedNodeInfo, TextNode
-
-        nodes: list[BaseNode] = []
-        for chunk, vector, meta in zip(chunks, embeddings, metadatas, strict=True):
-            node = TextNode(id_=chunk.id, text=chunk.text, embedding=list(vector), metadata=dict(meta))
-            node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=chunk.paper_id)
-            nodes.append(node)
-        for start in range(0, len(nodes), self._batch):
-            self._store.add(nodes[start : start + self._batch])
+        """Upsert chunks. Straight to the collection rather than through llama-index's
+        ``ChromaVectorStore.add``: that calls ``collection.add``, which keeps an existing id's old
+        metadata, and a paper whose metadata changed keeps the ids of its unchanged chunks
+        (rag/chunk_ids.py); writing directly measured no slower (bench/ingest.py)."""
+        for start in range(0, len(chunks), self._batch):
+            part = slice(start, start + self._batch)
+            ids = [c.id for c in chunks[part]]
+            docs = [c.text for c in chunks[part]]
+            vecs = [list(v) for v in embeddings[part]]
+            metas = [dict(m) for m in metadatas[part]]
+            self._call(
+                "store vectors",
+                lambda ids=ids, docs=docs, vecs=vecs, metas=metas: self.collection.upsert(  # type: ignore[misc]
+                    ids=ids, embeddings=vecs, documents=docs, metadatas=metas
+                ),
+                write=True,
+            )
 
     def delete(self, chunk_ids: Sequence[str]) -> None:
         ids = list(chunk_ids)
         for start in range(0, len(ids), self._batch):
-            self.collection.delete(ids=ids[start : start + self._batch])
+            part = ids[start : start + self._batch]
+            self._call("delete vectors", lambda part=part: self.collection.delete(ids=part), write=True)  # type: ignore[misc]
 
     def query(
         self, embedding: Sequence[float], k: int, where: Mapping[str, Any] | None = None
     ) -> list[VectorHit]:
-        result = self.collection.query(
-            query_embeddings=[list(embedding)],
-            n_results=k,
-            where=dict(where) if where else None,
-            include=["documents", "metadatas", "distances"],
-        )
+        def run() -> Any:
+            collection = self.collection
+            if collection is None:
+                return None
+            return collection.query(
+                query_embeddings=[list(embedding)],
+                n_results=k,
+                where=dict(where) if where else None,
+                include=["documents", "metadatas", "distances"],
+            )
+
+        result = self._call("search vectors", run)
+        if result is None:
+            return []
         ids, docs = result["ids"][0], (result.get("documents") or [[]])[0]
         metas, dists = (result.get("metadatas") or [[]])[0], (result.get("distances") or [[]])[0]
         return [
@@ -120,5 +219,23 @@ class ChromaStore:
             for cid, doc, meta, dist in zip(ids, docs, metas, dists, strict=True)
         ]
 
+    def ids(self) -> set[str]:
+        """Every chunk id in the collection (consistency checks and tests; pages through it)."""
+        out: set[str] = set()
+        page = 5000
+        while True:
+            offset = len(out)
+            got = self._call(
+                "list vectors",
+                lambda offset=offset: (
+                    self.collection.get(include=[], limit=page, offset=offset)  # type: ignore[misc]
+                    if self.collection is not None
+                    else {"ids": []}
+                ),
+            )
+            out.update(got["ids"])
+            if len(got["ids"]) < page:
+                return out
+
     def count(self) -> int:
-        return int(self.collection.count())
+        return int(self._call("count vectors", lambda: self.collection.count() if self.collection else 0))

@@ -34,3 +34,15 @@ class IndexMissingError(AskpapersError):
 
 class EndpointError(AskpapersError):
     """An outside service (LLM or embedding endpoint, Chroma server) failed or can't be reached."""
+
+
+class IndexBusyError(AskpapersError):
+    """Another ingest is writing to the same index."""
+
+
+class IndexWriteError(AskpapersError):
+    """The index can't be written (disk full, no permission, the store failed); what was committed is kept."""
+
+
+class IndexDamagedError(AskpapersError):
+    """A file of the index can't be read as what it should be."""

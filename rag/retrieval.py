@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from rag.chunk_ids import paper_of
 from rag.types import Filters, Hit
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ def _best_per_paper(chunks: list[tuple[str, float]]) -> list[_Ranked]:
     """Chunk hits (best first) → papers in order of their best chunk."""
     seen: dict[str, _Ranked] = {}
     for chunk_id, score in chunks:
-        paper_id = chunk_id.rsplit("#", 1)[0]
+        paper_id = paper_of(chunk_id)
         if paper_id not in seen:
             seen[paper_id] = _Ranked(paper_id, chunk_id, score, len(seen) + 1)
     return list(seen.values())
@@ -46,8 +46,9 @@ class Retriever:
         self.settings = settings
         self.last_timings: dict[str, float] = {}
 
-    @cached_property
+    @property
     def bm25(self) -> BM25Index:
+        """The published BM25 index: a long-lived retriever picks up an ingest's new one on its next query."""
         return self.store.bm25()
 
     def allowed_ids(self, filters: Filters | None) -> set[str] | None:
@@ -66,19 +67,22 @@ class Retriever:
             return []
         vector = self.store.embedder.embed_batch([question])[0]
         where = None if allowed is None else {"paper_id": {"$in": sorted(allowed)}}
-        return [(h.chunk_id, h.score) for h in self.store.vectors.query(vector, n, where)]
+        hits = [(h.chunk_id, h.score) for h in self.store.vectors.query(vector, n, where)]
+        # Only chunks the manifest lists count: an ingest in progress has vectors it hasn't committed
+        # yet, and a replaced chunk's vector lives until the commit that replaces it.
+        listed = self.store.manifest.listed_chunks([cid for cid, _ in hits])
+        return [(cid, score) for cid, score in hits if cid in listed]
 
     def sparse(self, question: str, n: int, allowed: set[str] | None) -> list[tuple[str, float]]:
         if allowed is not None and not allowed:
             return []
+        bm25 = self.bm25
         mask: Any = None
         if allowed is not None:
             import numpy as np
 
-            mask = np.fromiter(
-                (cid.rsplit("#", 1)[0] in allowed for cid in self.bm25.chunk_ids), dtype=np.float32
-            )
-        return self.bm25.search(question, n, mask)
+            mask = np.fromiter((paper_of(cid) in allowed for cid in bm25.chunk_ids), dtype=np.float32)
+        return bm25.search(question, n, mask)
 
     def search(
         self, question: str, k: int = 10, filters: Filters | None = None, *, method: str = "hybrid"

@@ -37,7 +37,8 @@ def iter_lines(path: Path) -> Iterator[tuple[int, str | Skip]]:
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
             try:
-                text = raw.decode("utf-8")
+                # "utf-8-sig" on the first line: a byte-order mark there is not part of the record
+                text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
             except UnicodeDecodeError as exc:
                 yield (
                     number,
@@ -183,7 +184,7 @@ def parse_generic_jsonl(path: Path, mapping: Mapping[str, str]) -> Iterator[Pars
 def parse_csv(path: Path, mapping: Mapping[str, str]) -> Iterator[ParseItem]:
     """CSV (or TSV, by extension) with a header row; line numbers count physical lines."""
     try:
-        handle = path.open(encoding="utf-8", newline="")
+        handle = path.open(encoding="utf-8-sig", newline="")  # "-sig": drop a leading byte-order mark
         dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
         reader = csv.DictReader(handle, dialect=dialect)
         with handle:
