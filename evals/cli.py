@@ -142,6 +142,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not set_path.is_file():
         raise InputError("no such question set", path=str(set_path))
     mode = getattr(args, "mode", None) or settings.answer_mode
+    from rag.modes import require_mode
+
+    require_mode(settings, mode)  # an unhealthy mode stops here with the reason, not on question 1
     judge = None
     if getattr(args, "judge", False):
         if judge_available(settings):

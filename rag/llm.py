@@ -1,8 +1,10 @@
 """The LLM layer: a model is one streaming ``execute`` call (the shape of simonw/llm).
 
-Two implementations: any OpenAI-compatible endpoint (OpenAI, Ollama, vLLM,
-``llama_cpp.server``) and SmolLM2 run in-process by llama.cpp. Heavy libraries are
-imported on first use, so the extractive mode never pays for them.
+One code path: every model is an OpenAI-compatible endpoint (OpenAI, Ollama, vLLM,
+``llama_cpp.server``). The 'local' mode is the same client talking to a llama.cpp server
+that askpapers starts and supervises as a child process (rag/local_server.py), so a model
+that crashes takes down only that child, never the app. Heavy libraries are imported on
+first use, so the extractive mode never pays for them.
 """
 
 from __future__ import annotations
@@ -12,15 +14,17 @@ import importlib.util
 import logging
 import os
 import random
-import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from rag.errors import ConfigError, EndpointError
+from rag.errors import AskpapersError, ConfigError, EndpointError
 from rag.settings import Settings
+
+if TYPE_CHECKING:
+    from rag.local_server import LocalServer
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +72,12 @@ def _estimate_prompt(messages: Sequence[Message], count: Callable[[str], int]) -
 
 
 class _Retryable(Exception):
-    """One failed try that may be repeated; ``message`` is the user-facing reason."""
+    """One failed try that may be repeated; ``message`` is the user-facing reason, ``broken`` what
+    happened to a stream that had already shown text ('cut' or 'garbled')."""
 
-    def __init__(self, message: str, reason: str, delay: float | None = None) -> None:
+    def __init__(self, message: str, reason: str, delay: float | None = None, broken: str = "cut") -> None:
         super().__init__(message)
-        self.message, self.reason, self.delay = message, reason, delay
+        self.message, self.reason, self.delay, self.broken = message, reason, delay, broken
 
 
 class OpenAICompatibleLLM:
@@ -95,6 +100,14 @@ class OpenAICompatibleLLM:
             (n for prefix, n in KNOWN_WINDOWS if self.name.startswith(prefix)), DEFAULT_WINDOW
         )
         self._tokenizer: Callable[[str], list[int]] | None = None
+
+    def _endpoint(self) -> str:
+        """The /v1 URL for one call (the local model's server may have moved to another port)."""
+        return self.base_url
+
+    def _fatal(self, exc: Exception, shown: int, url: str) -> EndpointError | None:
+        """A failure that no retry can fix, seen before the usual classification (see LocalLLM)."""
+        return None
 
     def count_tokens(self, text: str) -> int:
         """cl100k_base via llama-index's bundled copy (tiktoken's own download fails offline)."""
@@ -121,18 +134,20 @@ class OpenAICompatibleLLM:
             "stream_options": {"include_usage": True},
         }
         key = self._key or "not-needed"  # local servers ignore it, the client insists on one
-        with openai.OpenAI(
-            base_url=self.base_url, api_key=key, timeout=self.timeout_s, max_retries=0
-        ) as client:
+        url = self._endpoint()
+        with openai.OpenAI(base_url=url, api_key=key, timeout=self.timeout_s, max_retries=0) as client:
             for attempt in range(self.max_retries + 1):
                 parts: list[str] = []
                 try:
-                    usage = yield from self._stream(client, request, parts)
-                except Exception as exc:
-                    failure = self._classify(exc)
+                    usage = yield from self._stream(client, request, parts, url)
+                except Exception as exc:  # whatever the client raised ends in an EndpointError
+                    shown = sum(map(len, parts))
+                    if fatal := self._fatal(exc, shown, url):
+                        raise fatal from exc
+                    failure = self._classify(exc, url)
                     if parts:  # text already shown can't be taken back, so no retry
                         raise EndpointError(
-                            f"the answer stream from {self.base_url} was cut after {sum(map(len, parts))} "
+                            f"the answer stream from {url} was {failure.broken} after {shown} "
                             f"characters ({failure.reason}); try again"
                         ) from exc
                     if attempt == self.max_retries:
@@ -143,12 +158,17 @@ class OpenAICompatibleLLM:
                     log.info("LLM try %d failed (%s); retrying in %.1fs", attempt + 1, failure.reason, delay)
                     time.sleep(delay)
                     continue
-                prompt = _estimate_prompt(messages, self.count_tokens)  # llama_cpp.server sends no usage
-                yield usage or Usage(prompt, self.count_tokens("".join(parts)))
+                yield usage or self._usage(messages, "".join(parts))  # llama_cpp.server sends none
                 return
 
+    def _usage(self, messages: Sequence[Message], text: str) -> Usage:
+        try:
+            return Usage(_estimate_prompt(messages, self.count_tokens), self.count_tokens(text))
+        except AskpapersError:  # the answer is complete; don't fail it over a count (~4 chars a token)
+            return Usage(sum(len(m.get("content", "")) for m in messages) // 4, len(text) // 4)
+
     def _stream(
-        self, client: Any, request: dict[str, Any], parts: list[str]
+        self, client: Any, request: dict[str, Any], parts: list[str], url: str
     ) -> Generator[str, None, Usage | None]:
         """One try: yield text deltas (also appended to parts), return the server's Usage if sent."""
         import openai
@@ -170,15 +190,15 @@ class OpenAICompatibleLLM:
                         parts.append(choice.delta.content)
                         yield choice.delta.content
         if not finished:  # a clean end without finish_reason is a truncated answer too
-            raise _Retryable(f"the answer stream from {self.base_url} ended unfinished", "stream ended early")
+            raise _Retryable(f"the answer stream from {url} ended unfinished", "stream ended early")
         return usage
 
-    def _classify(self, exc: Exception) -> _Retryable:
+    def _classify(self, exc: Exception, url: str) -> _Retryable:
         """Turn a failed try into a retryable reason, or raise the final EndpointError."""
         import httpx
         import openai
 
-        url, t = self.base_url, self.timeout_s
+        t = self.timeout_s
         if isinstance(exc, _Retryable):
             return exc
         if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
@@ -220,7 +240,15 @@ class OpenAICompatibleLLM:
             return _Retryable(
                 f"the endpoint at {url} failed: {self._scrub(str(exc.message))[:300]}", "stream error"
             )
-        raise exc
+        if isinstance(exc, ValueError):  # json.JSONDecodeError: an event that isn't JSON
+            return _Retryable(
+                f"the answer stream from {url} was garbled (an event that isn't valid JSON)",
+                "invalid JSON in the stream",
+                broken="garbled",
+            )
+        detail = self._scrub(f"{type(exc).__name__}: {exc}")[:200]
+        log.info("unexpected failure talking to %s: %s", url, detail)
+        return _Retryable(f"talking to the LLM endpoint at {url} failed unexpectedly ({detail})", detail)
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -247,85 +275,79 @@ def bundled_model_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / BUNDLED_GGUF
 
 
-class LocalLLM:
-    """SmolLM2-135M-Instruct in-process via llama.cpp: offline and small, for demos and tests.
-    llama.cpp isn't re-entrant, so one lock loads the model once and another serialises calls."""
+def local_model_path(settings: Settings) -> Path:
+    """The GGUF for mode 'local', checked to exist (it may still not be a loadable model)."""
+    path = (settings.llm.local_model_path or bundled_model_path()).expanduser()
+    if not path.is_file():
+        raise ConfigError(
+            f"local model {path} not found; set ASKPAPERS_LLM__LOCAL_MODEL_PATH to a GGUF file "
+            "or pip install 'askpapers[local]'"
+        )
+    return path
+
+
+def local_threads(settings: Settings) -> int:
+    """Half the cores unless set, as llama.cpp does (see LLMSettings.local_threads)."""
+    return settings.llm.local_threads or max(1, (os.cpu_count() or 2) // 2)
+
+
+class LocalLLM(OpenAICompatibleLLM):
+    """A GGUF (SmolLM2-135M-Instruct by default: offline and small) served by a supervised
+    ``llama_cpp.server`` child; calls go through the same client code as any endpoint. If the
+    child dies, the call in flight fails clearly and the next one starts a new child."""
 
     def __init__(self, settings: Settings) -> None:
-        self.model_path = (settings.llm.local_model_path or bundled_model_path()).expanduser()
-        if not self.model_path.is_file():
-            raise ConfigError(
-                f"local model {self.model_path} not found; set ASKPAPERS_LLM__LOCAL_MODEL_PATH to a GGUF file "
-                "or pip install 'askpapers[local]'"
-            )
-        self.name = self.model_path.stem
-        self.context_window = settings.llm.local_context_window
-        self._llama: Any = None
-        self._formatter: Any = None
-        self._load_lock = threading.Lock()
-        self._run_lock = threading.Lock()
+        if importlib.util.find_spec("llama_cpp") is None:
+            raise ConfigError("mode 'local' needs llama-cpp-python: pip install 'askpapers[local]'")
+        from rag.local_server import server_for
 
-    def _model(self) -> Any:
-        with self._load_lock:
-            if self._llama is None:
-                try:
-                    import llama_cpp
-                    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-                except ImportError as exc:
-                    raise ConfigError(
-                        "mode 'local' needs llama-cpp-python: pip install 'askpapers[local]'"
-                    ) from exc
-                try:
-                    llama = llama_cpp.Llama(
-                        model_path=str(self.model_path),
-                        n_ctx=self.context_window,
-                        verbose=False,
-                        # Half the cores, as llama.cpp does: its threads spin-wait, and one per core ran
-                        # 6-50x slower on a busy 2-core box (0.6 s vs 4-33 s for 32 tokens).
-                        n_threads=max(1, (os.cpu_count() or 2) // 2),
-                    )
-                except ValueError as exc:
-                    raise ConfigError(f"llama.cpp can't load {self.model_path}: {exc}") from exc
-                if template := llama.metadata.get("tokenizer.chat_template"):
-                    eos, bos = (
-                        llama.detokenize([t], special=True).decode() if t >= 0 else ""
-                        for t in (llama.token_eos(), llama.token_bos())
-                    )
-                    self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
-                self._llama = llama
-            return self._llama
+        self.model_path = local_model_path(settings)
+        self._server: LocalServer = server_for(
+            self.model_path,
+            settings.llm.local_context_window,
+            local_threads(settings),
+            settings.home / "logs",
+        )
+        self._key = ""
+        self.name = self._server.alias
+        self.context_window = settings.llm.local_context_window
+        self.timeout_s = settings.llm.timeout_s
+        self.max_retries = settings.llm.max_retries
+        self.start_timeout_s = settings.llm.local_start_timeout_s
+
+    @property
+    def server(self) -> LocalServer:
+        return self._server
+
+    def _endpoint(self) -> str:
+        return self._server.ensure(self.start_timeout_s)
 
     def count_tokens(self, text: str) -> int:
-        return len(self._model().tokenize(text.encode(), add_bos=False))
+        """Exact: the model's own tokenizer, through the server's /extras/tokenize (cached)."""
+        return self._server.count_tokens(text, self.start_timeout_s)
 
-    def _prompt_tokens(self, messages: Sequence[Message]) -> int:
-        """Exact when the GGUF has a chat template (llama.cpp formats with it), else estimated."""
-        llama = self._model()
-        if self._formatter is None:
-            return _estimate_prompt(messages, self.count_tokens)
-        prompt = self._formatter(messages=list(messages)).prompt
-        return len(llama.tokenize(prompt.encode(), add_bos=False, special=True))
+    def _fatal(self, exc: Exception, shown: int, url: str) -> EndpointError | None:
+        import openai
+
+        if isinstance(exc, openai.APIStatusError):  # the server answered, so it is alive
+            return None
+        reason = self._server.exit_reason(url, wait_s=0.5)
+        if reason is None:
+            return None
+        when = f"after {shown} characters of the answer" if shown else "before answering"
+        return EndpointError(
+            f"the local model process exited ({reason}) {when}; the next question restarts it "
+            f"(its log: {self._server.log_path})"
+        )
 
     def execute(
         self, messages: Sequence[Message], *, max_tokens: int, temperature: float = 0.0
     ) -> Iterator[str | Usage]:
-        llama = self._model()
-        parts: list[str] = []
-        with self._run_lock:
-            try:
-                chunks = llama.create_chat_completion(
-                    messages=list(messages), stream=True, max_tokens=max_tokens, temperature=temperature
-                )
-                for chunk in chunks:
-                    if text := chunk["choices"][0]["delta"].get("content"):
-                        parts.append(text)
-                        yield text
-            except ValueError as exc:  # "Requested tokens (N) exceed context window of M"
-                if "context window" not in str(exc):
-                    raise
-                raise ConfigError(
-                    f"the prompt doesn't fit the local model ({exc}); raise ASKPAPERS_LLM__LOCAL_CONTEXT_WINDOW "
-                    "or retrieve fewer papers (ASKPAPERS_RETRIEVAL__K)"
-                ) from exc
-            usage = Usage(self._prompt_tokens(messages), self.count_tokens("".join(parts)))
-        yield usage
+        prompt = _estimate_prompt(messages, self.count_tokens)
+        if prompt >= self.context_window:  # llama.cpp would fail the stream with no clear reason
+            raise ConfigError(
+                f"the prompt (~{prompt} tokens) doesn't fit the local model's {self.context_window}-token "
+                "context; raise ASKPAPERS_LLM__LOCAL_CONTEXT_WINDOW or retrieve fewer papers "
+                "(ASKPAPERS_RETRIEVAL__K)"
+            )
+        yield from super().execute(messages, max_tokens=max_tokens, temperature=temperature)

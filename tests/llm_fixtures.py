@@ -10,7 +10,11 @@ scripted fault ("ok" once the script runs out):
 - ``cut`` / ``cut:N``: forward a stream, then drop the connection after N SSE events (default 2)
   with no ``data: [DONE]`` and no final chunk
 - ``end:N``: forward N SSE events, then end the body cleanly, still without ``[DONE]``
+- ``badjson:N``: forward N SSE events, then send one event whose data isn't JSON
+  (``data: {not json``), then forward the rest of the stream
 
+With ``fault_paths``, only requests whose path ends with one of them take a fault from the
+script; the others (say the health check's ``GET /models``) are forwarded untouched.
 "Endpoint down" needs no proxy: point the client at ``free_port()``.
 """
 
@@ -79,8 +83,15 @@ def _tail(path: Path, lines: int = 30) -> str:
 class FaultProxy:
     """A threaded loopback HTTP proxy that plays a script of faults, one per request."""
 
-    def __init__(self, target: str, faults: list[str] | tuple[str, ...] = (), slow_s: float = 3.0) -> None:
+    def __init__(
+        self,
+        target: str,
+        faults: list[str] | tuple[str, ...] = (),
+        slow_s: float = 3.0,
+        fault_paths: tuple[str, ...] = (),
+    ) -> None:
         parts = urlsplit(target)
+        self.fault_paths = fault_paths
         self.target_host, self.target_port = parts.hostname or "127.0.0.1", parts.port or 80
         self.slow_s = min(slow_s, 10.0)  # bounded, so a stuck test can't stall teardown for long
         self.requests = 0
@@ -118,6 +129,9 @@ class FaultProxy:
     # --- request handling (runs in the server's handler threads) ---------------------
     def handle(self, h: _Handler) -> None:
         body = h.rfile.read(int(h.headers.get("Content-Length") or 0))
+        if self.fault_paths and not h.path.endswith(self.fault_paths):
+            self._forward(h, body, "ok", 0)
+            return
         fault = self.next_fault()
         if fault == "slow":
             self._stop.wait(self.slow_s)
@@ -131,7 +145,7 @@ class FaultProxy:
             _send_json(h, status, {"error": {"message": message, "type": "test_fault", "code": fault}}, extra)
             return
         kind, _, n = fault.partition(":")
-        if kind not in ("ok", "cut", "end"):
+        if kind not in ("ok", "cut", "end", "badjson"):
             raise ValueError(f"unknown fault {fault!r}")
         self._forward(h, body, kind, int(n or 2))
 
@@ -155,10 +169,14 @@ class FaultProxy:
                 h.send_header(k, v)
             h.end_headers()
             sent = 0
+            if kind == "badjson" and events == 0:
+                h.wfile.write(b"%x\r\n%s\r\n" % (len(BAD_EVENT), BAD_EVENT))
             while line := resp.readline():
                 h.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
                 sent += line.strip() == b""  # a blank line ends an SSE event
-                if kind != "ok" and sent >= events:
+                if kind == "badjson" and sent == events and line.strip() == b"":
+                    h.wfile.write(b"%x\r\n%s\r\n" % (len(BAD_EVENT), BAD_EVENT))
+                if kind in ("cut", "end") and sent >= events:
                     break
             if kind == "cut":
                 h.close_connection = True  # no final chunk: the client sees a truncated body
@@ -168,6 +186,7 @@ class FaultProxy:
             conn.close()
 
 
+BAD_EVENT = b"data: {not json\n\n"
 ERRORS = {
     "429": (429, "Rate limit reached; slow down"),
     "500": (500, "Internal server error"),
@@ -204,11 +223,17 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def fault_proxy() -> Iterator[Callable[..., FaultProxy]]:
-    """Factory: ``fault_proxy(target_url, faults=[...], slow_s=...)`` starts a proxy, stopped at teardown."""
+    """Factory: ``fault_proxy(target_url, faults=[...], slow_s=..., fault_paths=...)`` starts a proxy,
+    stopped at teardown."""
     proxies: list[FaultProxy] = []
 
-    def make(target: str, faults: list[str] | tuple[str, ...] = (), slow_s: float = 3.0) -> FaultProxy:
-        proxies.append(FaultProxy(target, faults, slow_s))
+    def make(
+        target: str,
+        faults: list[str] | tuple[str, ...] = (),
+        slow_s: float = 3.0,
+        fault_paths: tuple[str, ...] = (),
+    ) -> FaultProxy:
+        proxies.append(FaultProxy(target, faults, slow_s, fault_paths))
         return proxies[-1]
 
     yield make

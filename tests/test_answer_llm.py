@@ -1,10 +1,12 @@
 """The LLM answer modes with real models: the OpenAI-compatible path against a real
-llama.cpp server (SmolLM2) and the in-process local mode. SmolLM2 is small and often
+llama.cpp server (SmolLM2) and the local mode (the same client, talking to a llama.cpp
+server that askpapers supervises as a child process). SmolLM2 is small and often
 wrong; these tests check what we promise regardless: streamed text, citations only to
 sources, every number it invents flagged, one LLM call per question, clear errors."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 
@@ -99,8 +101,11 @@ def test_local_mode_answers_from_the_sources(sample_settings) -> None:  # type: 
     settings = sample_settings.model_copy(
         update={"llm": sample_settings.llm.model_copy(update={"max_answer_tokens": 120})}
     )
-    answer = Engine(settings).ask(CLOUDFORMER, mode="local")
+    engine = Engine(settings)
+    answer = engine.ask(CLOUDFORMER, mode="local")
     assert answer.mode == "local"
+    server = engine.llm("local").server  # type: ignore[attr-defined]
+    assert server.pid and server.pid != os.getpid()  # the model ran in its own process
     assert answer.prompt_tokens and answer.prompt_tokens <= settings.llm.local_context_window
     assert answer.sources[0].title.startswith("CloudFormer")
     assert set(answer.citations) <= set(range(1, len(answer.sources) + 1))

@@ -1,7 +1,9 @@
-"""rag.llm against a real llama_cpp.server (directly and through a fault-injecting proxy) and in-process."""
+"""rag.llm against a real llama_cpp.server (directly and through a fault-injecting proxy), and the
+local mode's supervised llama_cpp.server (more of it in tests/test_local_mode.py)."""
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -80,6 +82,42 @@ def test_retried_then_ok(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("fault", ["badjson:0", "badjson:1"])
+def test_garbled_stream_before_text_is_retried(
+    tmp_path: Path, llm_server: str, fault_proxy: ProxyFactory, fault: str
+) -> None:
+    """An event that isn't JSON (the client raises JSONDecodeError) before any text: retried."""
+    proxy = fault_proxy(llm_server, [fault, "ok"])
+    texts, _ = run(make_llm(settings_for(tmp_path, proxy.url), "openai"))
+    assert "".join(texts).strip()
+    assert proxy.seen == [fault, "ok"]
+
+
+@pytest.mark.slow
+def test_garbled_stream_beyond_retries_is_a_clear_error(
+    tmp_path: Path, llm_server: str, fault_proxy: ProxyFactory
+) -> None:
+    proxy = fault_proxy(llm_server, ["badjson:0"] * 3)
+    err = fails(make_llm(settings_for(tmp_path, proxy.url, max_retries=2), "openai"))
+    assert "garbled" in str(err) and "3 tries" in str(err) and proxy.url in str(err)
+    assert proxy.requests == 3
+
+
+@pytest.mark.slow
+def test_garbled_stream_after_text(tmp_path: Path, llm_server: str, fault_proxy: ProxyFactory) -> None:
+    """Text already shown: no retry, a clear 'garbled after N characters' instead of a traceback."""
+    proxy = fault_proxy(llm_server, ["badjson:3"])
+    model = make_llm(settings_for(tmp_path, proxy.url), "openai")
+    seen: list[str] = []
+    with pytest.raises(EndpointError, match=r"garbled after \d+ characters") as info:
+        for item in model.execute(QUESTION, max_tokens=16):
+            assert isinstance(item, str)
+            seen.append(item)
+    assert seen and f"after {sum(map(len, seen))} characters" in str(info.value)
+    assert "try again" in str(info.value) and "JSON" in str(info.value) and proxy.requests == 1
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", ["cut", "end:3"])
 def test_stream_cut_after_text(
     tmp_path: Path, llm_server: str, fault_proxy: ProxyFactory, fault: str
@@ -154,7 +192,7 @@ def test_config_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         LocalLLM(settings_for(tmp_path, None))
 
 
-# --- in-process -------------------------------------------------------------------
+# --- the local mode: a supervised llama_cpp.server child ----------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -163,9 +201,16 @@ def local_llm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LLM]:
 
 
 @pytest.mark.slow
-def test_local_llm_streams(local_llm: LLM) -> None:
+def test_local_llm_streams_through_its_own_server_process(local_llm: LLM) -> None:
     assert isinstance(local_llm, LocalLLM) and local_llm.context_window == 2048
+    assert local_llm.name == "SmolLM2-135M-Instruct.Q4_1"
     texts, usage = run(local_llm, max_tokens=32)
     assert len(texts) >= 3 and "".join(texts).strip()
     assert usage.prompt_tokens > 10 and 0 < usage.completion_tokens <= 33
-    assert local_llm.count_tokens("hello world") > 0
+    assert local_llm.count_tokens("hello world") == 2  # SmolLM2's own tokenizer, not cl100k
+    server = local_llm.server
+    assert server.pid and server.pid != os.getpid()  # not in this process
+    cmdline = Path(f"/proc/{server.pid}/cmdline").read_bytes().split(b"\0")
+    assert b"llama_cpp.server" in cmdline and cmdline[cmdline.index(b"--host") + 1] == b"127.0.0.1"
+    assert local_llm is not make_llm(settings_for(Path("/nonexistent"), None), "local")
+    assert make_llm(settings_for(Path("/nonexistent"), None), "local").server is server  # shared
