@@ -83,7 +83,7 @@ def index_stats(settings: Settings) -> dict[str, object]:
             "bytes": 0,
             "home": str(settings.home),
         }
-    store = IndexStore.open(settings)
+    store = IndexStore.open_reader(settings)
     try:
         papers, chunks = store.manifest.counts()
         return {
@@ -152,28 +152,45 @@ def _read_jsonl(path: str, key: str) -> list[dict[str, Any]]:
 
 
 def render_answer(answer: Any) -> str:
-    """Human output: the answer, unsupported sentences marked, then numbered references."""
-    lines: list[str] = []
-    if answer.refused:
-        lines.append(answer.text)
-        lines.append("\nClosest papers:")
-        for i, hit in enumerate(answer.sources, start=1):
-            lines.append(f"  {i}. {hit.title} ({hit.year or 'n.d.'}) {hit.url or ''}".rstrip())
-        return "\n".join(lines)
+    """Human output: the answer, unsupported sentences marked, then numbered references.
+
+    Citation markers come from each sentence's ``cites`` (a quote's own "[1][2][3]" stays inside
+    its quotation marks); record text is printed without control characters, so an abstract can't
+    send escape sequences to the terminal; only http(s) URLs are shown."""
+    import re
+
+    from rag.citations import safe_url, sentence_text
     from rag.extractive import INTRO
 
-    if answer.text.startswith(INTRO):
+    controls = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+    def plain(text: object) -> str:
+        return controls.sub("", str(text))
+
+    lines: list[str] = []
+    if answer.refused:
+        lines.append(plain(answer.text))
+        lines.append("\nClosest papers:")
+        for i, hit in enumerate(answer.sources, start=1):
+            url = safe_url(hit.url) or ""
+            lines.append(f"  {i}. {plain(hit.title)} ({hit.year or 'n.d.'}) {url}".rstrip())
+        return "\n".join(lines)
+    quoted = answer.mode == "extractive"
+    if quoted:
         lines.append(INTRO)
     for sentence in answer.sentences:
         mark = (
             ""
             if sentence.supported
-            else f"  ⚠ unsupported: {sentence.reason or 'not backed by its citation'}"
+            else f"  ⚠ unsupported: {plain(sentence.reason) or 'not backed by its citation'}"
         )
-        lines.append(f"{sentence.text}{mark}")
+        lines.append(f"{plain(sentence_text(sentence.text, sentence.cites, quoted=quoted))}{mark}")
+    if not answer.sentences:
+        lines.append(plain(answer.text))
     lines.append("\nReferences:")
     for n, cite in sorted(answer.citations.items()):
-        lines.append(f"  [{n}] {cite.title} ({cite.year or 'n.d.'}) {cite.url or ''}".rstrip())
+        url = safe_url(cite.url) or ""
+        lines.append(f"  [{n}] {plain(cite.title)} ({cite.year or 'n.d.'}) {url}".rstrip())
     flagged = sum(not s.supported for s in answer.sentences)
     if flagged:
         lines.append(
@@ -221,8 +238,11 @@ def _run_batch(args: argparse.Namespace, key: str, answer: Callable[[dict[str, A
 
 def cmd_ask(args: argparse.Namespace) -> int:
     from rag import engine_for
+    from rag.modes import require_mode
 
     engine = engine_for(load_settings(args))
+    mode = args.mode or engine.settings.answer_mode
+    require_mode(engine.settings, mode)  # a clear reason now, not a failure mid-answer
     filters = _filters_from(args)
     if args.batch:
         return _run_batch(
@@ -241,9 +261,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     streamed = False
     for item in engine.ask_stream(args.question, k=args.k, mode=args.mode, filters=filters):
         if isinstance(item, str):
-            if args.mode in ("openai", "local") or (
-                args.mode is None and engine.settings.answer_mode != "extractive"
-            ):
+            if mode != "extractive":
                 print(item, end="", flush=True, file=sys.stderr)  # live text; the checked answer follows
                 streamed = True
         else:
@@ -389,6 +407,48 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
+    except BrokenPipeError:  # e.g. `askpapers search … | head`: the reader left; nothing to report
+        sys.stderr.close()
+        return 0
+    except Exception as exc:  # not a fault we know: one line here, the details in a file
+        log = _crash_log(exc)
+        print(
+            f"askpapers: unexpected error: {type(exc).__name__}: {_scrub(str(exc))[:300]}\n"
+            f"askpapers: this is a bug; the details are in {log} — please report it",
+            file=sys.stderr,
+        )
+        return 2
+
+
+def _scrub(text: str) -> str:
+    """Remove secrets that may appear in an exception's text (a server echoing the API key)."""
+    import os
+
+    for name in ("OPENAI_API_KEY", "ASKPAPERS_OPENAI_API_KEY", "ASKPAPERS_SERVER__AUTH"):
+        secret = os.environ.get(name, "")
+        for part in {secret, *secret.replace(",", ":").split(":")}:
+            if len(part) >= 4:
+                text = text.replace(part, "***")
+    return text
+
+
+def _crash_log(exc: BaseException) -> Path:
+    import tempfile
+    import traceback
+
+    path = Path(tempfile.gettempdir()) / f"askpapers-error-{time_stamp()}.log"
+    text = "".join(traceback.format_exception(exc))
+    try:
+        path.write_text(_scrub(text), encoding="utf-8")
+    except OSError:
+        return Path("(not written: " + tempfile.gettempdir() + " is not writable)")
+    return path
+
+
+def time_stamp() -> str:
+    import time
+
+    return time.strftime("%Y%m%d-%H%M%S")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from rag import citations, evidence, extractive, prompt
-from rag.errors import ConfigError, IndexMissingError
+from rag.errors import ConfigError
+from rag.modes import MODES
 from rag.types import Answer, Citation, Filters, Hit, SentenceCheck
 
 if TYPE_CHECKING:
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from rag.settings import Settings
     from rag.support import SupportScorer
 
-MODES = ("extractive", "openai", "local")
 History = Sequence[dict[str, str]] | Sequence[tuple[str, str]]
 _FOLLOW_UP = re.compile(
     r"^(and|but|also|what about|how about|why|how so|then)\b|\b(it|its|they|them|their|this|that|these|those|"
@@ -56,12 +56,7 @@ class Engine:
     def store(self) -> IndexStore:
         from ingest.store import IndexStore
 
-        if not IndexStore.exists(self.settings):
-            raise IndexMissingError(
-                f"no index for these settings in {self.settings.home} (collection "
-                f"{self.settings.collection_name}); build it with 'askpapers ingest data/sample'"
-            )
-        return IndexStore.open(self.settings)
+        return IndexStore.open_reader(self.settings)
 
     @cached_property
     def retriever(self) -> Retriever:
@@ -143,10 +138,9 @@ class Engine:
                 answer.refused = True
                 answer.text = f"{prompt.REFUSAL} The closest papers are listed below."
             else:
-                answer.text = extractive.render(quotes)
-                answer.sentences = [
-                    SentenceCheck(f"{q.text} [{q.source}]", [q.source], 0.0, False) for q in quotes
-                ]
+                # the verbatim quote is the sentence; its citation lives in cites, not in the text
+                answer.sentences = [SentenceCheck(q.text, [q.source], 0.0, False) for q in quotes]
+                answer.text = citations.answer_text(answer.sentences, quoted=True, intro=extractive.INTRO)
             yield answer.text
         else:
             yield from self._generate(answer, standalone, hits, mode)
@@ -214,20 +208,30 @@ class Engine:
             answer.refused = True
             answer.text = f"{prompt.REFUSAL} The closest papers are listed below."
             return
-        answer.text = citations.clean_markers(raw, len(used))
+        cleaned = citations.clean_markers(raw, len(used))
         answer.sentences = [
-            SentenceCheck(text, cites, 0.0, False)
-            for text, cites in citations.split_cited_sentences(answer.text, len(used))
+            SentenceCheck(body, cites, 0.0, False)
+            for body, cites in citations.split_cited_sentences(cleaned, len(used))
         ]
+        answer.text = citations.answer_text(answer.sentences) if answer.sentences else cleaned
 
     def _check_support(self, answer: Answer) -> None:
         sources = answer.sources
+        scored: list[SentenceCheck] = []
+        for s in answer.sentences:
+            quoted = [sources[n - 1].abstract for n in s.cites if 1 <= n <= len(sources)]
+            if answer.mode == "extractive" and any(s.text in abstract for abstract in quoted):
+                # A verbatim quote of an abstract it cites is supported as it stands. It skips the
+                # scorer, which strips "[n]" from sentences and so would no longer find a quote that
+                # carries the abstract's own bracketed numbers ("… before [1][2][3].").
+                s.support, s.supported, s.reason, s.evidence = 1.0, True, "", s.text
+            else:
+                scored.append(s)
         # the title counts as cited text too: sentences often name the paper by its title words
         items = [
-            (s.text, [f"{sources[n - 1].title}.\n{sources[n - 1].abstract}" for n in s.cites])
-            for s in answer.sentences
+            (s.text, [f"{sources[n - 1].title}.\n{sources[n - 1].abstract}" for n in s.cites]) for s in scored
         ]
-        for sentence, result in zip(answer.sentences, self.scorer.check_many(items), strict=True):
+        for sentence, result in zip(scored, self.scorer.check_many(items) if items else [], strict=True):
             sentence.support = round(result.score, 3)
             sentence.supported = result.supported
             sentence.reason = result.reason

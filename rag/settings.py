@@ -16,8 +16,9 @@ from typing import Literal
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-#: Bump when the chunk text layout changes, so old vectors are never mixed with new ones.
-CHUNKER_VERSION = 1
+#: Bump when the chunk text or chunk-id layout changes, so old vectors are never mixed with new ones.
+#: 2: chunk ids carry a hash of their text (rag/chunk_ids.py).
+CHUNKER_VERSION = 2
 
 
 class EmbeddingSettings(BaseModel):
@@ -87,6 +88,25 @@ class ChromaSettings(BaseModel):
         pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,30}$",
         description="Prefix of the collection name, so several indexes can share one Chroma server.",
     )
+    owner_idle_s: float = Field(
+        30.0,
+        gt=0,
+        description="Embedded directory only: the one process that owns it (rag/chroma_owner.py) exits after "
+        "this many seconds without an askpapers process using it. 30 s keeps it up across a few CLI commands "
+        "typed in a row; starting it again costs ~0.3 s (measured on this 2-core machine).",
+    )
+    request_timeout_s: float = Field(
+        120.0,
+        gt=0,
+        description="Seconds to wait for Chroma to answer one request before giving up (chromadb's client "
+        "waits forever). A 1,000-vector upsert takes ~2 s here; a filtered query at 200k papers ~0.6 s.",
+    )
+    owner_start_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description="Embedded directory only: how long to wait for its owner process to answer after "
+        "starting it (it answers in ~0.3 s; opening a large collection takes longer).",
+    )
 
 
 class IngestSettings(BaseModel):
@@ -132,6 +152,34 @@ class LLMSettings(BaseModel):
     local_context_window: int = Field(
         2048, ge=512, description="Context window llama.cpp allocates in 'local' mode."
     )
+    local_threads: int | None = Field(
+        None,
+        ge=1,
+        le=512,
+        description="Threads of the local model's llama.cpp server (default: half the cores, as llama.cpp "
+        "does: its threads spin-wait, and one per core ran 6-50x slower on a busy 2-core box, 0.6 s vs "
+        "4-33 s for 32 tokens).",
+    )
+    local_start_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds to wait for the local model's server process to load the GGUF and answer; "
+        "SmolLM2 was ready in ~1.4 s on the 2-core dev box, the rest is headroom for bigger models and "
+        "busy machines. Also bounds a token count (which waits while another answer streams).",
+    )
+    offer_local: bool = Field(
+        True,
+        description="Check and offer 'local' on the chat page when llama-cpp-python is installed (the "
+        "'local' extra, `make local`), even when it isn't the configured mode. The check starts the "
+        "llama.cpp server process (~1.5 s and ~250 MB with SmolLM2), which then stays up for answers; "
+        "set false to keep a page that never answers locally from paying for it.",
+    )
+    health_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds the mode health check waits for GET <base_url>/models before calling 'openai' "
+        "unavailable; a loopback server answers in milliseconds and api.openai.com well under a second.",
+    )
 
 
 class RetrievalSettings(BaseModel):
@@ -144,6 +192,65 @@ class RetrievalSettings(BaseModel):
         1.5, ge=0, description="Weight of the dense ranking in fusion; tuned on evals."
     )
     bm25_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking in fusion.")
+
+
+class ServerSettings(BaseModel):
+    """The chat page and its ``/ask`` API (``askpapers serve``): who may use it and how much."""
+
+    auth: SecretStr | None = Field(
+        None,
+        description="Logins for the page and the API as 'user:password', several separated by commas. Set "
+        "it in the environment (ASKPAPERS_SERVER__AUTH), never on the command line, where other users of "
+        "the machine could read it; never printed or logged. Required to serve beyond loopback.",
+    )
+    auth_file: Path | None = Field(
+        None,
+        description="Instead of ASKPAPERS_SERVER__AUTH: a file with one 'user:password' per line (blank "
+        "lines and lines starting with # are ignored); keep it readable by its owner only.",
+    )
+    max_question_chars: int = Field(
+        1000,
+        ge=20,
+        le=100_000,
+        description="Longest question accepted, in characters. The longest in evals/sets is 220; the "
+        "embedder reads at most 256 tokens (~1000 characters), so more would only cost BM25 time.",
+    )
+    max_k: int = Field(
+        15,
+        ge=1,
+        le=50,
+        description="Most papers one question may retrieve (the page's 'Sources (k)' slider stops here); 15 "
+        "was the slider's top before it was a setting, 3x the default retrieval.k.",
+    )
+    max_history_turns: int = Field(
+        10,
+        ge=1,
+        le=200,
+        description="Question/answer turns a chat keeps for follow-ups and the Markdown export; older turns "
+        "drop off. Follow-ups read at most the last 3 turns (rag/engine.py); a kept turn holds its "
+        "sources' abstracts (~10-20 KB at k=5), so this bounds each session's memory.",
+    )
+    max_concurrent_per_client: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Answers one client (a browser tab or a gradio_client session) may have running at "
+        "once; more are refused with a message. 1 keeps one client from taking every worker.",
+    )
+    queue_size: int = Field(
+        64,
+        ge=1,
+        le=10_000,
+        description="Questions that may wait for a worker before new ones are refused ('queue is full'); "
+        "64 was the hard-coded value in ui/app.py before it was a setting.",
+    )
+    concurrency: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Questions answered at once. Answers are CPU-bound (embedding, BM25, support check): 2 "
+        "matches the 2-core machine it was tuned on, where more only slowed every answer down.",
+    )
 
 
 class Settings(BaseSettings):
@@ -167,6 +274,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
     openai_api_key: SecretStr | None = Field(
         None,
         validation_alias=AliasChoices("OPENAI_API_KEY", "ASKPAPERS_OPENAI_API_KEY"),

@@ -54,10 +54,15 @@ class Citation:
 
 @dataclass
 class SentenceCheck:
-    """One answer sentence, the source numbers it cites, and how well they support it."""
+    """One answer sentence, the source numbers it cites, and how well they support it.
+
+    ``text`` is the sentence body without our citation markers: for a generated sentence, the
+    model's words minus the markers the parser read into ``cites``; for an extractive answer, the
+    verbatim abstract sentence (any "[1][2][3]" in it belongs to the quote, not to us). Renderers
+    build citation markers and links from ``cites`` only (``rag.citations.sentence_text``)."""
 
     text: str
-    cites: list[int]
+    cites: list[int]  # 1-based numbers into Answer.sources
     support: float
     supported: bool
     reason: str = ""  # why it is unsupported ("number 12% not in cited abstract", …)

