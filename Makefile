@@ -98,11 +98,13 @@ bench: $(VENV)/.installed-run
 	$(BIN)/python bench/query.py
 
 # Re-resolve the whole dependency set from pyproject.toml's ranges and pin it in constraints.txt
-# (in a scratch venv; commit the result after `make test` passes with it).
+# (in a scratch venv; commit the result after `make test` passes with it). torch is pinned without
+# its "+cpu" label: the CPU build satisfies "torch==2.13.0" where it is on disk (this machine's pip
+# finds it), and elsewhere PyPI's 2.13.0 does.
 lock: $(LLAMA_WHEELS)/.built
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/pip install -q "torch==2.13.0"
 	.venv-lock/bin/pip install -q $(LOCAL) -e ".[dev,local]"
-	.venv-lock/bin/pip list --format=freeze --exclude-editable | sed 's/^llama_cpp_python==/llama-cpp-python==/' \
-		> constraints.txt
+	.venv-lock/bin/pip list --format=freeze --exclude-editable \
+		| sed -e 's/^llama_cpp_python==/llama-cpp-python==/' -e 's/^\(torch==[0-9.]*\)+cpu$$/\1/' > constraints.txt
 	rm -rf .venv-lock

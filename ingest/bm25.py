@@ -103,7 +103,8 @@ class BM25Index:
         """The published build; an empty index when nothing was published yet."""
         import bm25s
 
-        for _ in range(3):  # the writer may replace CURRENT and delete a build while we read
+        tried: str | None = None
+        while True:  # the writer may replace CURRENT and delete a build while we read
             name = published(directory)
             if name is None:
                 return cls(directory, None, None, [])
@@ -111,14 +112,17 @@ class BM25Index:
                 chunk_ids = json.loads((directory / name / "chunk_ids.json").read_text())
                 retriever = bm25s.BM25.load(str(directory / name), mmap=False) if chunk_ids else None
                 return cls(directory, name, retriever, chunk_ids)
-            except FileNotFoundError:
-                continue
+            except FileNotFoundError as exc:
+                if name != tried:  # CURRENT moved on while we read: load the newer build
+                    tried = name
+                    continue
+                problem: Exception = exc  # the published build itself is missing files
             except (OSError, ValueError, KeyError) as exc:
-                raise IndexDamagedError(
-                    f"the lexical index {directory / name} is damaged ({exc}); run 'askpapers ingest' "
-                    "on your inputs to rebuild it (nothing is re-embedded)"
-                ) from None
-        raise IndexDamagedError(f"the lexical index in {directory} keeps changing while it loads; try again")
+                problem = exc
+            raise IndexDamagedError(
+                f"the lexical index {directory / name} is damaged ({problem}); run 'askpapers ingest' "
+                "on your inputs to rebuild it (nothing is re-embedded)"
+            ) from None
 
     def search(self, query: str, n: int, mask: Any = None) -> list[tuple[str, float]]:
         """Top ``n`` (chunk id, BM25 score) pairs with a positive score; ``mask`` zeroes chunks out."""

@@ -149,11 +149,13 @@ def ingest(
                 reasons = "; ".join(str(s) for s in summary.skipped[:5]) or "no input files"
                 raise InputError(f"no valid papers found ({reasons})", path=", ".join(inputs))
             known = store.manifest.hashes()
+            staged_ids = {paper.id for paper in stage}
             changed: list[Paper] = []
             seen_ids: set[str] = set()
             for paper in stage:
-                if paper.id not in known:  # the same title under another id counts as the same paper
-                    paper.id = store.manifest.id_for_title(paper.norm_title) or paper.id
+                if paper.id not in known:  # the same title under another id counts as the same paper,
+                    indexed = store.manifest.id_for_title(paper.norm_title)  # unless that id came too
+                    paper.id = indexed if indexed and indexed not in staged_ids else paper.id
                 seen_ids.add(paper.id)
                 previous = known.get(paper.id)
                 if previous == paper.content_hash():

@@ -16,6 +16,7 @@ and Chroma are created on first use, so ``askpapers stats`` never imports torch.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import shutil
@@ -158,9 +159,12 @@ class IndexStore:
         roots = [self.directory]
         if not self.settings.chroma.url:
             roots.append(self.settings.chroma_path)
-        return sum(
-            f.stat().st_size for root in roots if root.exists() for f in root.rglob("*") if f.is_file()
-        )
+        total = 0
+        for root in roots:
+            for f in root.rglob("*") if root.exists() else ():
+                with contextlib.suppress(FileNotFoundError):  # an ingest replaced it meanwhile
+                    total += f.stat().st_size if f.is_file() else 0
+        return total
 
     # --- writing (the ingest only) ------------------------------------------
     @staticmethod
@@ -169,6 +173,8 @@ class IndexStore:
         """Turn what a full disk, a missing permission or a failing store raise into one clear error."""
         try:
             yield
+        except sqlite3.IntegrityError:
+            raise  # a bug of ours, not damage: reported as one (rag/cli.py), never "move it away"
         except sqlite3.Error as exc:
             raise damaged(directory / "manifest.sqlite", exc) from None
         except OSError as exc:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlparse
 
 from rag.errors import ConfigError, EndpointError
+from rag.loopback import bypass_proxy
 
 if TYPE_CHECKING:
     from ingest.manifest import Chunk
@@ -64,6 +65,7 @@ def chroma_client(settings: Settings) -> Any:
     from chromadb.config import Settings as ChromaConfig
 
     config = ChromaConfig(anonymized_telemetry=False, allow_reset=False)
+    bypass_proxy()  # the owner listens on 127.0.0.1 (and a user's server may too): no proxy for those
     if settings.chroma.url:
         url = urlparse(settings.chroma.url)
         if not url.hostname:
@@ -138,7 +140,7 @@ class ChromaStore:
     def _call(self, what: str, fn: Callable[[], T], *, write: bool = False) -> T:
         """Run one Chroma operation; reconnect once if the server went away; explain failures."""
         import httpx
-        from chromadb.errors import ChromaError
+        from chromadb.errors import ChromaError, InternalError
 
         for attempt in (0, 1):
             try:
@@ -150,7 +152,8 @@ class ChromaStore:
                 if isinstance(exc, EndpointError):
                     raise
                 if isinstance(exc, ChromaError) or _connection_lost(exc):
-                    if write and not self.settings.chroma.url:
+                    wedged = isinstance(exc, InternalError | httpx.TimeoutException)
+                    if write and wedged and not self.settings.chroma.url:
                         self._restart_owner()
                     if isinstance(exc, httpx.TimeoutException):
                         raise EndpointError(
@@ -222,9 +225,8 @@ class ChromaStore:
     def ids(self) -> set[str]:
         """Every chunk id in the collection (consistency checks and tests; pages through it)."""
         out: set[str] = set()
-        page = 5000
+        page, offset = 5000, 0
         while True:
-            offset = len(out)
             got = self._call(
                 "list vectors",
                 lambda offset=offset: (
@@ -234,6 +236,7 @@ class ChromaStore:
                 ),
             )
             out.update(got["ids"])
+            offset += len(got["ids"])
             if len(got["ids"]) < page:
                 return out
 

@@ -17,6 +17,9 @@ later ones find it through ``<path>.run/state.json``. Three file locks keep this
   exits after ``idle_s`` seconds during which it could take it exclusively (no client left), and
   keeps it exclusively while it shuts down, so no client connects to an owner that is leaving.
 
+Only a held ``owner.lock`` proves an owner exists: a slow heartbeat (a loaded machine) makes a
+client wait for the owner, never replace it. Loopback requests never go through a proxy.
+
 Locks die with their process, so a crashed owner or client never leaves a stale lock behind;
 a stale ``state.json`` is recognised by a failed heartbeat.
 """
@@ -29,7 +32,6 @@ import fcntl
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -39,11 +41,15 @@ from pathlib import Path
 from typing import IO
 
 from rag.errors import EndpointError
+from rag.loopback import free_port
 
 _HEARTBEAT = "/api/v2/heartbeat"
 _clients: dict[Path, IO[str]] = {}  # run dir → the open clients.lock this process holds shared
 _lock = threading.Lock()
 _stopping = threading.Event()  # in the owner process: set when it leaves on purpose
+_published = threading.Event()  # in the owner process: its URL is in state.json
+_server_done = threading.Event()  # in the owner process: the server returned (or never started)
+_held: list[IO[str]] = []  # in the owner process: lock files kept open until it exits
 
 
 def run_dir(chroma_path: Path) -> Path:
@@ -51,11 +57,25 @@ def run_dir(chroma_path: Path) -> Path:
     return chroma_path.with_name(chroma_path.name + ".run")
 
 
-def _alive(url: str, timeout: float = 1.0) -> bool:
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
+
+
+def _alive(url: str, timeout: float = 2.0) -> bool:
     try:
-        with urllib.request.urlopen(url + _HEARTBEAT, timeout=timeout) as response:  # noqa: S310 (loopback)
+        with _opener.open(url + _HEARTBEAT, timeout=timeout) as response:
             return bool(response.status == 200)
     except OSError:
+        return False
+
+
+def _owner_running(run: Path) -> bool:
+    """Whether a process holds ``owner.lock`` — the only proof an owner exists (it may be slow)."""
+    with (run / "owner.lock").open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
         return False
 
 
@@ -95,9 +115,8 @@ def server_url(chroma_path: Path, *, idle_s: float = 30.0, start_timeout_s: floa
             return str(state["url"])
         with (run / "start.lock").open("a+") as start:
             fcntl.flock(start, fcntl.LOCK_EX)
-            state = _read_state(run)
-            if state and _alive(str(state["url"])):
-                return str(state["url"])
+            if _owner_running(run):  # up but slow, or still starting: wait for it, never replace it
+                return _wait_for_owner(chroma_path, run, start_timeout_s)
             return _start_owner(chroma_path, run, idle_s, start_timeout_s)
     except PermissionError as exc:
         raise EndpointError(
@@ -116,7 +135,30 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _wait_for_owner(chroma_path: Path, run: Path, timeout_s: float) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        state = _read_state(run)
+        if state and _alive(str(state["url"])):
+            return str(state["url"])
+        if not _owner_running(run):
+            raise EndpointError(f"the Chroma server for {chroma_path} exited; run the command again")
+        time.sleep(0.1)
+    raise EndpointError(
+        f"the Chroma server for {chroma_path} (pid {_owner_pid(run)}) does not answer within {timeout_s:g} s "
+        f"(ASKPAPERS_CHROMA__OWNER_START_TIMEOUT_S); its log is {run / 'server.log'}"
+    )
+
+
+def _owner_pid(run: Path) -> int | None:
+    try:
+        return int((run / "owner.pid").read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def _start_owner(chroma_path: Path, run: Path, idle_s: float, timeout_s: float) -> str:
+    # No process holds owner.lock (checked under start.lock): what these files say is stale.
     (run / "state.json").unlink(missing_ok=True)
     (run / "owner.pid").unlink(missing_ok=True)
     env = os.environ | {
@@ -125,8 +167,8 @@ def _start_owner(chroma_path: Path, run: Path, idle_s: float, timeout_s: float) 
     }
     cmd = [sys.executable, "-m", "rag.chroma_owner", "--path", str(chroma_path), "--idle-s", str(idle_s)]
     with (run / "server.log").open("wb") as log:
-        # The child forks the owner and exits at once (a daemon's double fork): the owner outlives
-        # this process, in its own session, and is nobody's zombie.
+        # The child forks the owner and exits at once: the owner outlives this process, in its
+        # own session, and is nobody's zombie.
         subprocess.run(
             [*cmd, "--detach"],
             stdin=subprocess.DEVNULL,
@@ -143,10 +185,7 @@ def _start_owner(chroma_path: Path, run: Path, idle_s: float, timeout_s: float) 
         if state and _alive(str(state["url"])):
             return str(state["url"])
         if pid is None:
-            try:
-                pid = int((run / "owner.pid").read_text())
-            except (OSError, ValueError):
-                pid = None
+            pid = _owner_pid(run)
         elif not _pid_alive(pid):
             break
         time.sleep(0.05)
@@ -167,9 +206,8 @@ def stop_owner(chroma_path: Path, timeout_s: float = 15.0) -> None:
     next write; a fresh process starts clean.
     """
     run = run_dir(chroma_path.expanduser().resolve())
-    try:
-        pid = int((run / "owner.pid").read_text())
-    except (OSError, ValueError):
+    pid = _owner_pid(run)
+    if pid is None or not _owner_running(run):  # no owner: owner.pid is stale, its pid may be reused
         return
     (run / "state.json").unlink(missing_ok=True)  # nobody connects to it any more
     for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -195,21 +233,35 @@ def _release_clients() -> None:
 # --- the owner process --------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _listening_here(port: int) -> bool:
+    """Whether this process owns the socket listening on ``port`` (so a heartbeat there is ours,
+    not another server's that took the port first). True where /proc can't tell."""
+    try:
+        mine = {os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")}
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with open(table, encoding="ascii") as rows:
+                for row in list(rows)[1:]:
+                    fields = row.split()
+                    if fields[1].endswith(f":{port:04X}") and fields[3] == "0A":  # 0A: LISTEN
+                        return f"socket:[{fields[9]}]" in mine
+    except OSError:
+        return True
+    return False
 
 
-def _watch(run: Path, url: str, idle_s: float, ready: threading.Event) -> None:
-    """Publish the URL once the server answers; stop the server once no client is left for idle_s."""
-    while not _alive(url, timeout=0.5):
+def _watch(run: Path, url: str, port: int, idle_s: float, ready_timeout_s: float) -> None:
+    """Publish the URL once our server answers; stop it once no client is left for ``idle_s``."""
+    deadline = time.monotonic() + ready_timeout_s
+    while not (_alive(url, timeout=0.5) and _listening_here(port)):
+        if time.monotonic() > deadline or _server_done.is_set():
+            return  # main() sees nothing was published and tries again, or gives up
         time.sleep(0.05)
     tmp = run / f"state.{os.getpid()}.tmp"
     tmp.write_text(json.dumps({"url": url, "pid": os.getpid()}), encoding="utf-8")
     os.replace(tmp, run / "state.json")
-    ready.set()
+    _published.set()
     clients = (run / "clients.lock").open("a+")
+    _held.append(clients)  # open until the process ends: the exclusive lock outlives this thread
     idle_since: float | None = None
     while True:
         time.sleep(min(1.0, max(idle_s / 4, 0.1)))
@@ -240,7 +292,6 @@ def main(argv: list[str] | None = None) -> int:
         if os.fork():
             os._exit(0)
         os.setsid()
-    (run / "owner.pid").write_text(str(os.getpid()))
     owner = (run / "owner.lock").open("a+")
     deadline = time.monotonic() + 30
     while True:  # an owner that was asked to stop may still be finishing its last requests
@@ -252,21 +303,27 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"another process still owns {chroma_path}", flush=True)
                 return 1
             time.sleep(0.1)
+    (run / "owner.pid").write_text(str(os.getpid()))  # only ever written by the lock's holder
     import chromadb_rust_bindings
 
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    threading.Thread(
-        target=_watch, args=(run, url, args.idle_s, threading.Event()), daemon=True, name="watch"
-    ).start()
-    print(f"owner {os.getpid()} serving {chroma_path} at {url}", flush=True)
-    try:
-        chromadb_rust_bindings.cli(
-            ["chroma", "run", "--path", str(chroma_path), "--host", "127.0.0.1", "--port", str(port)]
-        )
-    finally:
-        if _read_state(run) == {"url": url, "pid": os.getpid()}:
-            (run / "state.json").unlink(missing_ok=True)
+    for _ in range(3):  # the free port may be taken before the server binds it: try another
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        _server_done.clear()
+        watcher = threading.Thread(target=_watch, args=(run, url, port, args.idle_s, 60.0), daemon=True)
+        watcher.start()
+        print(f"owner {os.getpid()} serving {chroma_path} at {url}", flush=True)
+        try:
+            chromadb_rust_bindings.cli(
+                ["chroma", "run", "--path", str(chroma_path), "--host", "127.0.0.1", "--port", str(port)]
+            )
+        finally:
+            _server_done.set()
+            if _read_state(run) == {"url": url, "pid": os.getpid()}:
+                (run / "state.json").unlink(missing_ok=True)
+        if _published.is_set() or _stopping.is_set():
+            break
+        watcher.join()
     return 0 if _stopping.is_set() else 1
 
 

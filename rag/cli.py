@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -151,21 +152,23 @@ def _read_jsonl(path: str, key: str) -> list[dict[str, Any]]:
     return rows
 
 
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def plain(text: object) -> str:
+    """Record text for a terminal: without control characters, so an abstract can't send escape
+    sequences."""
+    return _CONTROLS.sub("", str(text))
+
+
 def render_answer(answer: Any) -> str:
     """Human output: the answer, unsupported sentences marked, then numbered references.
 
     Citation markers come from each sentence's ``cites`` (a quote's own "[1][2][3]" stays inside
     its quotation marks); record text is printed without control characters, so an abstract can't
     send escape sequences to the terminal; only http(s) URLs are shown."""
-    import re
-
     from rag.citations import safe_url, sentence_text
     from rag.extractive import INTRO
-
-    controls = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-    def plain(text: object) -> str:
-        return controls.sub("", str(text))
 
     lines: list[str] = []
     if answer.refused:
@@ -296,8 +299,11 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(json.dumps([h.as_json() for h in hits]))
         return 0
     for i, hit in enumerate(hits, start=1):
-        print(f"{i:>2}. {hit.title} ({hit.year or 'n.d.'})  score {hit.score:.4f}  {hit.url or hit.paper_id}")
-        print(f"    {hit.chunk.split(chr(10), 1)[-1][:200]}…")
+        from rag.citations import safe_url
+
+        where = safe_url(hit.url) or hit.paper_id
+        print(plain(f"{i:>2}. {hit.title} ({hit.year or 'n.d.'})  score {hit.score:.4f}  {where}"))
+        print(plain(f"    {hit.chunk.split(chr(10), 1)[-1][:200]}…"))
     return 0
 
 
@@ -433,16 +439,19 @@ def _scrub(text: str) -> str:
 
 
 def _crash_log(exc: BaseException) -> Path:
+    """Write the traceback to a new private file (0600, never an existing path) and return its path."""
+    import os
     import tempfile
     import traceback
 
-    path = Path(tempfile.gettempdir()) / f"askpapers-error-{time_stamp()}.log"
-    text = "".join(traceback.format_exception(exc))
+    text = _scrub("".join(traceback.format_exception(exc)))
     try:
-        path.write_text(_scrub(text), encoding="utf-8")
+        handle, name = tempfile.mkstemp(prefix=f"askpapers-error-{time_stamp()}-", suffix=".log")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
     except OSError:
         return Path("(not written: " + tempfile.gettempdir() + " is not writable)")
-    return path
+    return Path(name)
 
 
 def time_stamp() -> str:

@@ -19,8 +19,10 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlparse
 
 from rag.errors import AskpapersError, ConfigError, EndpointError
+from rag.loopback import bypass_proxy, is_loopback
 from rag.settings import Settings
 
 if TYPE_CHECKING:
@@ -93,6 +95,8 @@ class OpenAICompatibleLLM:
             )
         self._key = key
         self.base_url = (settings.openai_base_url or OPENAI_URL).rstrip("/")
+        if is_loopback(urlparse(self.base_url).hostname or ""):
+            bypass_proxy()  # Ollama, vLLM or llama.cpp on this machine: never through a proxy
         self.name = settings.llm.model
         self.timeout_s = settings.llm.timeout_s
         self.max_retries = settings.llm.max_retries

@@ -22,14 +22,12 @@ Nothing here imports llama_cpp: a build that crashes on this CPU can only take t
 from __future__ import annotations
 
 import atexit
-import ctypes
 import http.client
 import json
 import logging
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -40,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import EndpointError
+from rag.loopback import bypass_proxy, free_port
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +48,6 @@ LOG_ROTATE_BYTES = 10_000_000  # a log bigger than this is moved to .1 when a se
 TOKEN_CACHE_SIZE = 8192  # texts whose token count is kept (abstract blocks, prompt parts)
 READY_POLL_S = 0.1
 STOP_GRACE_S = 5.0  # SIGTERM, then SIGKILL after this long
-PR_SET_PDEATHSIG = 1
 CRASH_SIGNALS = {
     getattr(signal, n) for n in ("SIGSEGV", "SIGILL", "SIGBUS", "SIGFPE", "SIGABRT") if hasattr(signal, n)
 }
@@ -105,28 +103,22 @@ class _Spawner:
 _spawner = _Spawner()
 
 
-def _die_with_parent() -> Callable[[], None] | None:
-    """A preexec_fn asking Linux to SIGKILL the child when its parent dies; None elsewhere."""
-    if not sys.platform.startswith("linux"):
-        return None
+#: Runs in the child before llama_cpp.server: asks Linux to SIGKILL it when its parent dies. Done
+#: in the child's own interpreter, not in a preexec_fn (running Python between fork and exec in a
+#: threaded parent can deadlock); the setting survives into runpy's module.
+_CHILD = """
+import ctypes, os, runpy, signal, sys
+parent = int(sys.argv.pop(1))
+if sys.platform.startswith("linux"):
     try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved here: the child only calls it
+        ctypes.CDLL(None, use_errno=True).prctl(1, ctypes.c_ulong(signal.SIGKILL))  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
-        return None
-    parent = os.getpid()
-
-    def preexec() -> None:
-        prctl(PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGKILL))
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os._exit(1)
-
-    return preexec
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
+        pass
+if os.getppid() != parent:  # the parent died before prctl took effect
+    sys.exit(1)
+sys.argv[0] = "llama_cpp.server"
+runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
+"""
 
 
 class LocalServer:
@@ -155,6 +147,7 @@ class LocalServer:
     # --- lifecycle ---------------------------------------------------------------
     def ensure(self, timeout_s: float) -> str:
         """The /v1 URL of a running server, starting (or restarting) it first if needed."""
+        bypass_proxy()  # the OpenAI client reaches it on 127.0.0.1, never through a proxy
         with self._lock:
             proc = self._proc
             if proc is not None and proc.poll() is None:
@@ -191,7 +184,7 @@ class LocalServer:
 
     def _start(self, timeout_s: float) -> None:
         for _ in range(3):  # another process may take the free port before the child binds it
-            port = _free_port()
+            port = free_port()
             proc, offset = self._spawn(port)
             failure = self._wait_ready(proc, port, timeout_s, offset)
             if failure is None:
@@ -205,7 +198,7 @@ class LocalServer:
         raise EndpointError(failure)
 
     def _spawn(self, port: int) -> tuple[subprocess.Popen[bytes], int]:
-        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model_path.resolve())]
+        cmd = [sys.executable, "-c", _CHILD, str(os.getpid()), "--model", str(self.model_path.resolve())]
         cmd += ["--host", HOST, "--port", str(port), "--n_ctx", str(self.n_ctx), "--model_alias", self.alias]
         # interrupt_requests=False: by default a second request (another user's question, a token
         # count) cuts off the answer being streamed; we want them to wait their turn instead.
@@ -224,7 +217,6 @@ class LocalServer:
             logfile.write(f"\n=== {stamp} askpapers (pid {os.getpid()}) starts: {' '.join(cmd)}\n".encode())
             logfile.flush()
             offset = logfile.tell()
-            preexec = _die_with_parent()
 
             def make() -> subprocess.Popen[bytes]:
                 return subprocess.Popen(
@@ -233,7 +225,6 @@ class LocalServer:
                     stdout=logfile,
                     stderr=subprocess.STDOUT,
                     env=env,
-                    preexec_fn=preexec,
                     start_new_session=True,  # Ctrl-C in a terminal reaches askpapers, which stops it
                     cwd=self.log_path.parent,  # where a core dump would land, not the user's directory
                 )

@@ -88,6 +88,16 @@ class Retriever:
         self, question: str, k: int = 10, filters: Filters | None = None, *, method: str = "hybrid"
     ) -> list[Hit]:
         """Top ``k`` papers for ``question``; ``method`` is 'hybrid', 'dense' or 'bm25'."""
+        import sqlite3
+
+        try:
+            return self._search(question, k, filters, method)
+        except sqlite3.DatabaseError as exc:  # the manifest went bad under a running reader
+            from ingest.manifest import damaged
+
+            raise damaged(self.store.manifest.path, exc) from None
+
+    def _search(self, question: str, k: int, filters: Filters | None, method: str) -> list[Hit]:
         started = time.perf_counter()
         allowed = self.allowed_ids(filters)
         n = max(self.settings.candidates, k * 4)

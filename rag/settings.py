@@ -231,11 +231,12 @@ class ServerSettings(BaseModel):
         "sources' abstracts (~10-20 KB at k=5), so this bounds each session's memory.",
     )
     max_concurrent_per_client: int = Field(
-        1,
+        2,
         ge=1,
         le=64,
-        description="Answers one client (a browser tab or a gradio_client session) may have running at "
-        "once; more are refused with a message. 1 keeps one client from taking every worker.",
+        description="Answers one client address may have running at once; more are refused with a message. "
+        "2 lets two tabs of one person ask at the same time without one address taking every worker "
+        "(concurrency 2) for long; behind a reverse proxy every user shares its address, so raise it there.",
     )
     queue_size: int = Field(
         64,

@@ -161,3 +161,29 @@ def test_interrupted_ingest_answers_queries_and_next_run_completes(
     assert papers == 320
     listed = {c.id for c in store.manifest.chunks()}
     assert store.vectors.ids() == listed == set(store.bm25().chunk_ids)  # no orphan vectors, BM25 complete
+
+
+def test_terminal_output_shows_record_text_as_text(tmp_path: Path) -> None:
+    """search and ask print no escape sequences from a record and only http(s) links."""
+    home = tmp_path / "home"
+    corpus = write_jsonl(
+        tmp_path / "evil.jsonl",
+        [
+            {
+                "id": "evil-1",
+                "title": "Quokka hopping \x1b[2J\x1b[31mrobots\x07",
+                "abstract": "Quokka hopping robots cross loose sand at 4.2 metres per second. " + ABSTRACT,
+                "url": "javascript:alert(document.cookie)",
+            }
+        ],
+    )
+    assert run("ingest", str(corpus), home=home).returncode == 0
+    for args in (
+        ["search", "quokka hopping robots"],
+        ["ask", "How fast do quokka hopping robots cross sand?"],
+    ):
+        done = run(*args, home=home)
+        assert done.returncode == 0, done.stderr
+        assert "Quokka hopping" in done.stdout
+        assert "\x1b" not in done.stdout and "\x07" not in done.stdout
+        assert "javascript:" not in done.stdout

@@ -201,3 +201,31 @@ def test_owner_is_one_process_and_leaves_when_idle(tmp_path: Path) -> None:
     else:
         pytest.fail("the owner did not leave after its clients did")
     assert not (run_dir(path) / "state.json").exists()
+
+
+def test_a_slow_owner_is_waited_for_never_replaced(tmp_path: Path) -> None:
+    """An owner that doesn't answer its heartbeat (a loaded machine) still owns the directory: a new
+    client waits for it and gives a clear error, and never starts a second owner beside it."""
+    from rag.chroma_owner import run_dir, server_url
+    from rag.errors import EndpointError
+
+    path = tmp_path / "chroma"
+    code = (
+        "import time; from pathlib import Path; from rag.chroma_owner import server_url;"
+        f"print(server_url(Path({str(path)!r}), idle_s=60), flush=True); time.sleep(120)"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        url = holder.stdout.readline().strip() if holder.stdout else ""
+        pid = int((run_dir(path) / "owner.pid").read_text())
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            with pytest.raises(EndpointError, match="does not answer within"):
+                server_url(path, start_timeout_s=3)
+            assert (run_dir(path) / "state.json").exists()  # its state was not thrown away
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert server_url(path) == url  # the same owner, once it answers again
+    finally:
+        holder.kill()
+        holder.communicate()

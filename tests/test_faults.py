@@ -67,8 +67,29 @@ def test_disk_full_mid_ingest_keeps_what_was_committed(
     assert assert_consistent(home)
 
 
+@pytest.mark.slow
+def test_disk_full_injected_at_the_store_boundary(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    _disk_full_injected(tmp_path, embedder)
+
+
+def test_a_proxy_setting_does_not_break_loopback(small_index: Path) -> None:
+    """http_proxy without no_proxy must not send the owner's or Chroma's loopback traffic to the proxy."""
+    dead_proxy = "http://127.0.0.1:9"  # nothing listens on the discard port
+    env = {
+        "http_proxy": dead_proxy,
+        "HTTP_PROXY": dead_proxy,
+        "ALL_PROXY": dead_proxy,
+        "no_proxy": "",
+        "NO_PROXY": "",
+    }
+    done = run("search", "sparse attention", home=small_index, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "Sparse attention study" in done.stdout
+
+
 def _disk_full_injected(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
-    """Where no tmpfs can be mounted: the store boundary raises what Chroma raises on a full disk."""
+    """Where no tmpfs can be mounted: the store boundary fails as Chroma does on a full disk — after
+    part of the batch reached it, so the failed batch leaves vectors the manifest doesn't list."""
     from ingest.pipeline import ingest
     from ingest.store import IndexStore
     from ingest.vectorstore import ChromaStore
@@ -80,16 +101,19 @@ def _disk_full_injected(tmp_path: Path, embedder) -> None:  # type: ignore[no-un
     calls = {"n": 0}
     real_add = ChromaStore.add
 
-    def failing_add(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def failing_add(self, chunks, embeddings, metadatas):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         if calls["n"] > 3:
+            real_add(self, chunks[:5], embeddings[:5], metadatas[:5])  # part of it was written
             raise EndpointError("Chroma failed to store vectors: InternalError: database or disk is full")
-        return real_add(self, *args, **kwargs)
+        return real_add(self, chunks, embeddings, metadatas)
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(ChromaStore, "add", failing_add)
-        with pytest.raises(IndexWriteError, match="full"):
+        with pytest.raises(IndexWriteError, match="is full .* free some space"):
             ingest(settings, [SAMPLE], store=store, progress=False)
+    assert store.manifest.counts()[0] == 48  # three batches committed, the fourth not
+    assert store.vectors.ids() == {c.id for c in store.manifest.chunks()}  # its 5 vectors were removed
     ingest(settings, [SAMPLE], store=store, progress=False)
     assert_consistent(settings.home)
 

@@ -7,7 +7,6 @@ Plain Python (Gradio is not imported here), so it is cheap to import and to test
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -15,6 +14,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import AskpapersError, ConfigError
+from rag.loopback import is_loopback
 
 if TYPE_CHECKING:
     from rag.settings import ServerSettings
@@ -44,17 +44,6 @@ class LimitError(AskpapersError):
 def go_offline() -> None:
     """Turn off every outbound call the serving stack would make on its own (:data:`OFFLINE_ENV`)."""
     os.environ.update(OFFLINE_ENV)
-
-
-def is_loopback(host: str) -> bool:
-    """True for addresses only this machine can reach: 127.0.0.0/8, ::1 and 'localhost'."""
-    name = host.strip().strip("[]").lower()
-    if name in ("localhost", "localhost."):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False  # any other host name may resolve to a public address
 
 
 def load_credentials(server: ServerSettings) -> list[tuple[str, str]]:
@@ -140,12 +129,13 @@ def check_field(label: str, value: str, server: ServerSettings) -> str:
 
 
 def client_key(request: Any) -> str:
-    """Who is asking: the Gradio session (a browser tab or a gradio_client Client), else the peer address."""
-    session = getattr(request, "session_hash", None)
-    if session:
-        return f"session:{session}"
+    """Who is asking: the peer address (a client chooses its Gradio session id, so a new id per request
+    would escape the limit), else the session."""
     client = getattr(request, "client", None)
-    return f"ip:{getattr(client, 'host', None) or 'unknown'}"
+    host = getattr(client, "host", None)
+    if host:
+        return f"ip:{host}"
+    return f"session:{getattr(request, 'session_hash', None) or 'unknown'}"
 
 
 class ClientLimiter:

@@ -9,6 +9,7 @@ page needs a login, and every request is bounded (ui/access.py, settings section
 
 from __future__ import annotations
 
+import logging
 import sys
 import tempfile
 import time
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from rag.engine import Engine
     from rag.settings import ServerSettings, Settings
 
+log = logging.getLogger(__name__)
 CLOUDFORMER_QUESTION = "What mean absolute error does CloudFormer reach?"
 CSS_PATH = Path(__file__).with_name("style.css")
 FONTS = [
@@ -80,8 +82,11 @@ def status_line(settings: Settings, mode: str) -> str:
     try:
         stats = index_stats(settings)
     except Exception as exc:  # the status line must never take the page down
-        return f"Index unavailable: {exc}"
-    sources = ", ".join(f"{k} {v}" for k, v in dict(stats.get("sources") or {}).items())  # type: ignore[call-overload]
+        return f"Index unavailable: {render.markdown_escape(exc)}"
+    sources = ", ".join(  # source names come from file suffixes: data, escaped
+        f"{render.markdown_escape(k)} {v}"
+        for k, v in dict(stats.get("sources") or {}).items()  # type: ignore[call-overload]
+    )
     papers = f"**{stats['papers']}** papers" + (f" ({sources})" if sources else "")
     return f"Index: {papers} · {stats.get('chunks', 0)} chunks · embeddings {stats['embedding_model']} · mode {mode}"
 
@@ -112,12 +117,33 @@ def _history(answers: list[Answer]) -> list[dict[str, str]]:
     return turns
 
 
+_EXPORTS: list[Path] = []  # this process's export folder, made on first use
+EXPORT_KEEP_S = 24 * 3600  # an export older than a day is deleted when the next one is written
+
+
 def _export(answers: list[Answer]) -> str:
-    path = (
-        Path(tempfile.mkdtemp(prefix="askpapers-export-")) / f"askpapers-{time.strftime('%Y%m%d-%H%M%S')}.md"
+    """The conversation as a Markdown file to download (one folder per page process, pruned)."""
+    if not _EXPORTS:
+        _EXPORTS.append(Path(tempfile.mkdtemp(prefix="askpapers-export-")))
+    folder = _EXPORTS[0]
+    now = time.time()
+    for old in folder.glob("*.md"):
+        if now - old.stat().st_mtime > EXPORT_KEEP_S:
+            old.unlink(missing_ok=True)
+    handle, name = tempfile.mkstemp(
+        prefix=f"askpapers-{time.strftime('%Y%m%d-%H%M%S')}-", suffix=".md", dir=folder
     )
-    path.write_text(render.conversation_markdown(answers), encoding="utf-8")
-    return str(path)
+    with open(handle, "w", encoding="utf-8") as out:
+        out.write(render.conversation_markdown(answers))
+    return name
+
+
+def _failure(exc: Exception) -> str:
+    """What a user is told: our errors say what to do; anything else is logged with its traceback."""
+    if isinstance(exc, AskpapersError | ValueError):
+        return str(exc)
+    log.error("unexpected error while answering", exc_info=exc)
+    return f"unexpected error ({type(exc).__name__}); the server's log has the details — please report it"
 
 
 def build_app(engine: Engine) -> gr.Blocks:
@@ -141,8 +167,8 @@ def build_app(engine: Engine) -> gr.Blocks:
                 question = access.check_question(question, server)
                 n = access.check_k(default_k if k is None else k, server)
                 return render.answer_markdown(engine.ask(question, k=n, mode=default_mode))
-        except AskpapersError as exc:
-            raise gr.Error(str(exc)) from None
+        except Exception as exc:
+            raise gr.Error(_failure(exc)) from None
 
     def respond(
         question: str,
@@ -197,15 +223,16 @@ def build_app(engine: Engine) -> gr.Blocks:
                             hidden,
                             gr.update(value=_export(answers), interactive=True),
                         )
-        except (AskpapersError, ValueError) as exc:
-            failed = f"<span class='failed'>⚠ No answer: {render.html_text(exc)}</span>"
+        except Exception as exc:  # every failure ends the spinner with a message, never a stuck bubble
+            message = _failure(exc)
+            failed = f"<span class='failed'>⚠ No answer: {render.html_text(message)}</span>"
             chat[-1] = {"role": "assistant", "content": failed}
             yield (
                 question,
                 chat,
                 gr.skip(),
                 answers,
-                gr.update(value=render.error_html(str(exc)), visible=True),
+                gr.update(value=render.error_html(message), visible=True),
                 gr.skip(),
             )
 

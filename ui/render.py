@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from rag.citations import markers, safe_url
+from rag.extractive import INTRO
 from rag.types import Answer, Hit, SentenceCheck
 
 __all__ = [
@@ -32,7 +33,6 @@ __all__ = [
     "streaming_html",
 ]
 
-INTRO = "From the indexed abstracts (quoted verbatim):"
 
 # One pass: HTML's special characters as entities, and the characters Markdown (and the chat's
 # Markdown extensions: tables, strikethrough, $$ maths, e-mail autolinks) acts on as numeric
@@ -43,7 +43,7 @@ _HTML_TABLE = str.maketrans(
 )
 # Markdown punctuation that can start a link, an image, emphasis, code, a table cell,
 # strikethrough or maths anywhere in a line; backslash-escaped.
-_MD_INLINE = re.compile(r"([\\`*_\[\]{}()!|~$#])")
+_MD_INLINE = re.compile(r"([\\`*_\[\]{}()!|~$#@])")  # '@': no GFM e-mail autolink (a mailto: link)
 # at the start of a line, these make a list item, a heading or a block quote
 _MD_LINE_START = re.compile(r"^(\d+)([.)])|^([-+=>])")
 
