@@ -83,6 +83,7 @@ $(VENV)/.ready-dev: pyproject.toml constraints.txt
 lint: $(VENV)/.ready-dev
 	$(BIN)/ruff check rag ingest ui evals tests bench
 	$(BIN)/ruff format --check rag ingest ui evals tests bench
+	$(BIN)/lint-imports
 
 typecheck: $(VENV)/.ready-dev
 	$(BIN)/mypy

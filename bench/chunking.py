@@ -27,8 +27,8 @@ sys.path.insert(0, str(REPO))
 
 def load_papers() -> list:  # type: ignore[type-arg]
     from ingest.dedup import PaperStage
-    from ingest.records import Paper
     from ingest.sources import read_inputs
+    from rag.records import Paper
 
     with PaperStage() as stage:
         for item in read_inputs([REPO / "data" / "sample"]):
@@ -66,8 +66,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from ingest.chunking import Chunker
-    from ingest.embedders import make_embedder
-    from ingest.records import normalise_title
+    from rag.embedders import make_embedder
+    from rag.records import normalise_title
     from rag.settings import Settings
 
     settings = Settings(home=Path(tempfile.mkdtemp()), embedding={"runtime": args.runtime})  # type: ignore[arg-type]

@@ -35,16 +35,17 @@ def _peak_rss_mb() -> float:
 
 
 def run_ours(corpus: Path, home: Path) -> dict[str, float]:
-    from ingest.embedders import make_embedder
+    from ingest.chunking import Chunker
     from ingest.pipeline import ingest
-    from ingest.store import IndexStore
+    from rag.embedders import make_embedder
+    from rag.index.store import IndexStore
     from rag.settings import Settings
 
     settings = Settings(home=home)
     t0 = time.perf_counter()
     embedder = make_embedder(settings)
     store = IndexStore.open(settings, embedder=embedder)
-    store.vectors, store.chunker  # noqa: B018 - set up Chroma and the splitter, as the plain path does untimed
+    store.vectors, Chunker.for_index(settings, store.embedder)  # noqa: B018 - set up Chroma and the splitter, as the plain path does untimed
     load = time.perf_counter() - t0
     t0 = time.perf_counter()
     first = ingest(settings, [corpus], store=store, progress=False)
@@ -71,9 +72,9 @@ def run_plain(corpus: Path, home: Path) -> dict[str, float]:
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
     from ingest.dedup import PaperStage
-    from ingest.embedders import bundled_model_dir
-    from ingest.records import Paper
     from ingest.sources import read_inputs
+    from rag.embedders import bundled_model_dir
+    from rag.records import Paper
 
     with PaperStage() as stage:  # the same unique papers, parsed outside the timed part
         for item in read_inputs([corpus]):

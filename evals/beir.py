@@ -22,7 +22,7 @@ from evals.metrics import ndcg_at, recall_uncapped
 from rag.errors import InputError
 
 if TYPE_CHECKING:
-    from ingest.embedders import Embedder
+    from rag.embedders import Embedder
     from rag.settings import Settings
 
 QRELS_HEADER = ("query-id", "corpus-id", "score")
@@ -158,7 +158,7 @@ def run_beir(
     from tqdm import tqdm
 
     from ingest.pipeline import ingest
-    from ingest.store import IndexStore
+    from rag.index.store import IndexStore
     from rag.retrieval import Retriever
 
     data = load_beir(root)

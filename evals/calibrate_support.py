@@ -23,8 +23,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 
-from ingest.records import Paper, normalise_title  # noqa: E402
 from ingest.sources import read_inputs  # noqa: E402
+from rag.records import Paper, normalise_title  # noqa: E402
 from rag.support import DEFAULT_THRESHOLD, SupportScorer  # noqa: E402
 
 LABELS = REPO / "evals" / "sets" / "support_labels.jsonl"
@@ -132,7 +132,7 @@ def _line(name: str, m: Mapping[str, Any]) -> str:
 
 
 def main() -> None:
-    from ingest.embedders import make_embedder
+    from rag.embedders import make_embedder
     from rag.settings import Settings
 
     labels, abstracts = load_labels(), load_abstracts()

@@ -1,6 +1,6 @@
 """``askpapers eval``: run a question set, write a report, optionally compare runs and score BEIR.
 
-Wire into rag/cli.py's build_parser with::
+Wire into ui/cli.py's build_parser with::
 
     from evals.cli import add_eval_parser
     add_eval_parser(sub, common)
@@ -134,10 +134,10 @@ def evaluate(
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from rag import engine_for
-    from rag.cli import load_settings
     from rag.errors import InputError
+    from rag.settings import load_settings
 
-    settings = load_settings(args)
+    settings = load_settings(home=Path(args.home) if getattr(args, "home", None) else None)
     set_path = Path(args.set)
     if not set_path.is_file():
         raise InputError("no such question set", path=str(set_path))

@@ -234,7 +234,7 @@ def support_validation(engine: Engine) -> dict[str, Any] | None:
     if not hasattr(cs, "evaluate_scorer"):
         return None
     try:
-        from ingest.records import normalise_title
+        from rag.records import normalise_title
 
         labels = cs.load_labels()
         abstracts = {normalise_title(p.title): p.abstract for p in engine.store.manifest.papers()}

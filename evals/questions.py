@@ -6,9 +6,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest.manifest import Manifest
-from ingest.records import normalise_title
 from rag.errors import InputError
+from rag.index.manifest import Manifest
+from rag.records import normalise_title
 
 TYPES = ("fact", "concept", "multi", "unanswerable")
 

@@ -9,30 +9,32 @@ would overflow: the embedding model never silently cuts text.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from ingest.manifest import Chunk
-from ingest.records import Paper
-from rag.chunk_ids import chunk_id
+from rag.index.chunk_ids import chunk_id
+from rag.records import Chunk, Paper
+from rag.text import split_sentences
+
+if TYPE_CHECKING:
+    from rag.embedders import Embedder
+    from rag.settings import Settings
 
 _MIN_PIECE_TOKENS = 24
-# A sentence ends at . ! ? followed by space and a capital, digit or bracket; "e.g. X",
-# "et al. X", "Fig. 2" are not ends. Used instead of llama-index's default (nltk punkt):
-# importing nltk alone cost 2.4 s of a 13 s sample ingest, and abstracts are tidy prose.
-_SENTENCE_END = re.compile(
-    r"(?<!\be\.g\.)(?<!\bi\.e\.)(?<!\bet al\.)(?<!\bFig\.)(?<!\bEq\.)(?<!\bvs\.)(?<!\bcf\.)"
-    r"(?<=[.!?])\s+(?=[A-Z0-9(\[\"'])"
-)
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentences of an abstract, each keeping its trailing space (SentenceSplitter joins them back)."""
-    parts = _SENTENCE_END.split(text)
-    return [p + " " for p in parts[:-1]] + parts[-1:]
 
 
 class Chunker:
+    @classmethod
+    def for_index(cls, settings: Settings, embedder: Embedder) -> Chunker:
+        """The chunker whose output the index for ``settings`` holds (sizes from settings, the
+        embedder's own tokenizer and window)."""
+        return cls(
+            settings.chunking.chunk_size,
+            settings.chunking.chunk_overlap,
+            embedder.count_tokens,
+            embedder.max_tokens,
+        )
+
     def __init__(
         self,
         chunk_size: int,

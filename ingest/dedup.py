@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
-from ingest.records import Paper
+from rag.records import Paper
 
 
 class PaperStage:

@@ -1,7 +1,7 @@
 """The ingest job: parse → dedup → diff against the manifest → chunk → embed → store → BM25.
 
 Work is done in batches of papers; each batch's vectors go to Chroma first and the
-manifest commit comes last (ingest/store.py), so Ctrl-C, kill -9, a full disk or a failing
+manifest commit comes last (rag/index/store.py), so Ctrl-C, kill -9, a full disk or a failing
 store at any point leave an index that answers queries from what was committed, and the
 next run deletes the uncommitted vectors and picks up exactly the papers that are missing.
 """
@@ -11,21 +11,23 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ingest.chunking import Chunker
 from ingest.dedup import PaperStage
 from ingest.parsers.base import Skip
-from ingest.records import Paper
 from ingest.sources import read_inputs
 from rag.errors import AskpapersError, IndexBusyError, IndexWriteError, InputError
+from rag.index.store import EmbeddedBatch, IndexStore
+from rag.records import Paper
 
 if TYPE_CHECKING:
-    from ingest.store import IndexStore
+    from rag.embedders import Embedder
     from rag.settings import Settings
 
 
@@ -123,8 +125,6 @@ def ingest(
     The whole job — parse, write, BM25 — runs under the ingest lock, so a second ingest of the
     same index stops at once with a clear message instead of writing beside this one.
     """
-    from ingest.store import IndexStore
-
     inputs = [str(i) for i in inputs]
     started = time.perf_counter()
     summary = IngestSummary(collection=settings.collection_name)
@@ -180,12 +180,19 @@ def ingest(
     return summary
 
 
+def embed_papers(chunker: Chunker, embedder: Embedder, papers: Sequence[Paper]) -> EmbeddedBatch:
+    """The CPU-heavy half of a write: chunking and embedding (touches no store)."""
+    chunks = chunker.chunk_many(papers)
+    return EmbeddedBatch(list(papers), chunks, embedder.embed_batch([c.text for c in chunks]))
+
+
 def _write(store: IndexStore, changed: list[Paper], batch: int, progress: bool) -> int:
     """Embed and store ``changed`` in batches; returns chunks embedded.
 
     Embedding batch N+1 overlaps with storing batch N (one writer thread keeps the
     pending → Chroma → manifest order per batch, so interruption safety is unchanged).
     """
+    chunker = Chunker.for_index(store.settings, store.embedder) if changed else None
     embedded_chunks = 0
     with (
         _progress(len(changed), "embedding", progress and bool(changed)) as bar,
@@ -193,7 +200,8 @@ def _write(store: IndexStore, changed: list[Paper], batch: int, progress: bool) 
     ):
         pending: Future[int] | None = None
         for start in range(0, len(changed), batch):
-            embedded = store.embed_papers(changed[start : start + batch])
+            assert chunker is not None
+            embedded = embed_papers(chunker, store.embedder, changed[start : start + batch])
             if pending is not None:
                 embedded_chunks += pending.result()
             pending = writer.submit(store.store_embedded, embedded)

@@ -13,7 +13,7 @@ from pathlib import Path
 from ingest.parsers.base import ParseItem, Skip
 from ingest.parsers.hf_daily import looks_like_hf_daily, parse_hf_daily
 from ingest.parsers.jsonl import parse_arxiv, parse_beir, parse_csv, parse_generic_jsonl
-from ingest.records import Paper
+from rag.records import Paper
 
 FORMATS = ("hf_daily", "arxiv", "beir", "jsonl", "csv")
 _HEAD_BYTES = 16_384

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from ingest.chunking import split_sentences
+from rag.text import split_sentences
 
 if TYPE_CHECKING:
     from rag.types import SentenceCheck

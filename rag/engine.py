@@ -20,7 +20,7 @@ from rag.modes import MODES
 from rag.types import Answer, Citation, Filters, Hit, SentenceCheck
 
 if TYPE_CHECKING:
-    from ingest.store import IndexStore
+    from rag.index.store import IndexStore
     from rag.llm import LLM
     from rag.retrieval import Retriever
     from rag.settings import Settings
@@ -54,7 +54,7 @@ class Engine:
     # --- parts, opened on first use -------------------------------------------
     @cached_property
     def store(self) -> IndexStore:
-        from ingest.store import IndexStore
+        from rag.index.store import IndexStore
 
         return IndexStore.open_reader(self.settings)
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ingest.chunking import split_sentences
 from rag.lexical import content_stems
+from rag.text import split_sentences
 from rag.types import Hit
 
 INTRO = "From the indexed abstracts (quoted verbatim):"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from ingest.chunking import split_sentences
+from rag.text import split_sentences
 from rag.types import Hit
 
 REFUSAL = "The indexed abstracts don't answer this question."

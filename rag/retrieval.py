@@ -13,12 +13,12 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rag.chunk_ids import paper_of
+from rag.index.chunk_ids import paper_of
 from rag.types import Filters, Hit
 
 if TYPE_CHECKING:
-    from ingest.bm25 import BM25Index
-    from ingest.store import IndexStore
+    from rag.index.lexical import BM25Index
+    from rag.index.store import IndexStore
     from rag.settings import RetrievalSettings
 
 
@@ -93,7 +93,7 @@ class Retriever:
         try:
             return self._search(question, k, filters, method)
         except sqlite3.DatabaseError as exc:  # the manifest went bad under a running reader
-            from ingest.manifest import damaged
+            from rag.index.manifest import damaged
 
             raise damaged(self.store.manifest.path, exc) from None
 

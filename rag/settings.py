@@ -17,7 +17,7 @@ from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Bump when the chunk text or chunk-id layout changes, so old vectors are never mixed with new ones.
-#: 2: chunk ids carry a hash of their text (rag/chunk_ids.py).
+#: 2: chunk ids carry a hash of their text (rag/index/chunk_ids.py).
 CHUNKER_VERSION = 2
 
 
@@ -91,7 +91,7 @@ class ChromaSettings(BaseModel):
     owner_idle_s: float = Field(
         30.0,
         gt=0,
-        description="Embedded directory only: the one process that owns it (rag/chroma_owner.py) exits after "
+        description="Embedded directory only: the one process that owns it (rag/index/chroma_owner.py) exits after "
         "this many seconds without an askpapers process using it. 30 s keeps it up across a few CLI commands "
         "typed in a row; starting it again costs ~0.3 s (measured on this 2-core machine).",
     )
@@ -326,3 +326,19 @@ class Settings(BaseSettings):
     def index_dir(self) -> Path:
         """Manifest and BM25 index of the current collection."""
         return self.home / "indexes" / self.collection_name
+
+
+def load_settings(*, home: Path | None = None) -> Settings:
+    """Settings from the environment (``home`` overrides ``ASKPAPERS_HOME``); a value that doesn't
+    validate becomes one :class:`ConfigError` naming its variable, never a traceback."""
+    from pydantic import ValidationError
+
+    from rag.errors import ConfigError
+
+    try:
+        return Settings(**({"home": home} if home else {}))  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"ASKPAPERS_{'__'.join(str(p).upper() for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from None

@@ -18,8 +18,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from ingest.chunking import split_sentences
-from ingest.embedders import Embedder
+from rag.embedders import Embedder
+from rag.text import split_sentences
 
 #: Fit by evals/calibrate_support.py on half of evals/sets/support_labels.jsonl (midpoint of the
 #: thresholds that maximise F1 at flagging unsupported sentences there).

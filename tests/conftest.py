@@ -58,7 +58,7 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
 @pytest.fixture(scope="session")
 def embedder(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """The default embedder, loaded once and shared by every index the tests build."""
-    from ingest.embedders import make_embedder
+    from rag.embedders import make_embedder
     from rag.settings import Settings
 
     return make_embedder(Settings(home=tmp_path_factory.mktemp("embedder-home")))
@@ -115,7 +115,7 @@ def make_settings(tmp_path: Path, chroma_backend: str | None):  # type: ignore[n
 def sample_settings(tmp_path_factory: pytest.TempPathFactory, embedder):  # type: ignore[no-untyped-def]
     """Settings of an index holding the sample corpus, built once per test session (embedded Chroma)."""
     from ingest.pipeline import ingest
-    from ingest.store import IndexStore
+    from rag.index.store import IndexStore
     from rag.settings import Settings
 
     settings = Settings(home=tmp_path_factory.mktemp("sample-home"))

@@ -114,7 +114,7 @@ def test_local_mode_answers_from_the_sources(sample_settings) -> None:  # type: 
 
 def test_injected_abstract_cannot_change_citations(tmp_path, embedder, llm_server) -> None:  # type: ignore[no-untyped-def]
     from ingest.pipeline import ingest
-    from ingest.store import IndexStore
+    from rag.index.store import IndexStore
     from rag.settings import Settings
     from tests.test_sources import ABSTRACT, write_jsonl
 

@@ -38,7 +38,7 @@ def run(
 )
 def test_help_imports_no_heavy_library(argv: list[str]) -> None:
     code = (
-        "import sys; from rag import cli\n"
+        "import sys; from ui import cli\n"
         "try:\n    cli.main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
         f"print('HEAVY', [m for m in {HEAVY!r} if m in sys.modules])"
     )
@@ -118,7 +118,7 @@ def _committed_papers(home: Path) -> int:
 def test_interrupted_ingest_answers_queries_and_next_run_completes(
     tmp_path: Path, sig: signal.Signals, embedder
 ) -> None:  # type: ignore[no-untyped-def]
-    from ingest.store import IndexStore
+    from rag.index.store import IndexStore
     from rag.settings import Settings
 
     home = tmp_path / "home"

@@ -59,7 +59,7 @@ def _wait_until_locked(lock: Path, proc: subprocess.Popen[str], seconds: float =
 
 def assert_consistent(home: Path) -> set[str]:
     """Manifest, Chroma and BM25 hold exactly the same chunk ids; returns them."""
-    from ingest.store import IndexStore
+    from rag.index.store import IndexStore
     from rag.settings import Settings
 
     store = IndexStore.open_reader(Settings(home=home))
@@ -105,8 +105,8 @@ def test_a_second_ingest_stops_at_any_point_of_the_first(tmp_path: Path) -> None
 
 def test_searches_during_an_ingest_and_a_long_lived_engine_sees_it(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
     from ingest.pipeline import ingest
-    from ingest.store import IndexStore
     from rag.engine import Engine
+    from rag.index.store import IndexStore
     from rag.settings import Settings
 
     home = tmp_path / "home"
@@ -160,8 +160,8 @@ def test_searches_during_an_ingest_and_a_long_lived_engine_sees_it(tmp_path: Pat
 
 
 def test_a_reader_survives_its_chroma_owner_dying(sample_settings, embedder) -> None:  # type: ignore[no-untyped-def]
-    from rag.chroma_owner import run_dir
     from rag.engine import Engine
+    from rag.index.chroma_owner import run_dir
 
     engine = Engine(sample_settings)
     engine.store.__dict__["embedder"] = embedder
@@ -177,11 +177,11 @@ def test_a_reader_survives_its_chroma_owner_dying(sample_settings, embedder) -> 
 
 def test_owner_is_one_process_and_leaves_when_idle(tmp_path: Path) -> None:
     """Several processes asking for the owner at once get one; it exits once nobody uses it."""
-    from rag.chroma_owner import run_dir
+    from rag.index.chroma_owner import run_dir
 
     path = tmp_path / "chroma"
     code = (
-        "import sys; from pathlib import Path; from rag.chroma_owner import server_url;"
+        "import sys; from pathlib import Path; from rag.index.chroma_owner import server_url;"
         f"print(server_url(Path({str(path)!r}), idle_s=2))"
     )
     procs = [
@@ -206,12 +206,12 @@ def test_owner_is_one_process_and_leaves_when_idle(tmp_path: Path) -> None:
 def test_a_slow_owner_is_waited_for_never_replaced(tmp_path: Path) -> None:
     """An owner that doesn't answer its heartbeat (a loaded machine) still owns the directory: a new
     client waits for it and gives a clear error, and never starts a second owner beside it."""
-    from rag.chroma_owner import run_dir, server_url
     from rag.errors import EndpointError
+    from rag.index.chroma_owner import run_dir, server_url
 
     path = tmp_path / "chroma"
     code = (
-        "import time; from pathlib import Path; from rag.chroma_owner import server_url;"
+        "import time; from pathlib import Path; from rag.index.chroma_owner import server_url;"
         f"print(server_url(Path({str(path)!r}), idle_s=60), flush=True); time.sleep(120)"
     )
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=REPO)

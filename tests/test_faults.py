@@ -91,9 +91,9 @@ def _disk_full_injected(tmp_path: Path, embedder) -> None:  # type: ignore[no-un
     """Where no tmpfs can be mounted: the store boundary fails as Chroma does on a full disk — after
     part of the batch reached it, so the failed batch leaves vectors the manifest doesn't list."""
     from ingest.pipeline import ingest
-    from ingest.store import IndexStore
-    from ingest.vectorstore import ChromaStore
     from rag.errors import EndpointError, IndexWriteError
+    from rag.index.store import IndexStore
+    from rag.index.vectors import ChromaStore
     from rag.settings import Settings
 
     settings = Settings(home=tmp_path / "home", ingest={"papers_per_batch": 16})
@@ -167,8 +167,8 @@ def test_damaged_lexical_index_is_reported_not_raised(small_index: Path) -> None
 @pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
 @pytest.mark.parametrize("forced", [None, "jsonl"])
 def test_byte_order_mark_is_not_content(tmp_path: Path, suffix: str, forced: str | None) -> None:
-    from ingest.records import Paper
     from ingest.sources import read_inputs
+    from rag.records import Paper
 
     if suffix == ".csv" and forced:
         forced = "csv"

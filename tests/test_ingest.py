@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ingest.pipeline import ingest
-from ingest.store import IndexStore
+from rag.index.store import IndexStore
 from tests.conftest import SAMPLE
 from tests.test_sources import ABSTRACT, arxiv_record, write_jsonl
 

@@ -9,7 +9,7 @@ import pytest
 
 from ingest.parsers.base import Skip
 from ingest.parsers.hf_daily import looks_like_hf_daily, parse_hf_daily
-from ingest.records import Paper, normalise_title
+from rag.records import Paper, normalise_title
 
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "data" / "sample"
 SAMPLE_FILES = sorted(SAMPLE_DIR.glob("*.txt"))

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from evals.questions import load_questions
-from ingest.records import Paper, normalise_title
 from ingest.sources import read_inputs
+from rag.records import Paper, normalise_title
 from tests.conftest import REPO, SAMPLE
 
 SETS = REPO / "evals" / "sets"

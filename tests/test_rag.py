@@ -111,7 +111,7 @@ def tagged_settings(tmp_path_factory: pytest.TempPathFactory, embedder):  # type
     """A small index with years, authors, categories and sources to filter on — and one
     abstract that tries to inject instructions."""
     from ingest.pipeline import ingest
-    from ingest.store import IndexStore
+    from rag.index.store import IndexStore
     from rag.settings import Settings
     from tests.test_sources import arxiv_record
 
@@ -187,7 +187,7 @@ def test_abstract_text_cannot_change_format_or_citations(tagged_settings) -> Non
 
 
 def test_batch_ask_and_search_write_one_line_per_question(sample_settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from rag import cli
+    from ui import cli
 
     questions = write_jsonl(
         tmp_path / "q.jsonl",
@@ -222,7 +222,7 @@ def test_batch_ask_and_search_write_one_line_per_question(sample_settings, tmp_p
 def test_bad_batch_file_names_the_line(
     sample_settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:  # type: ignore[no-untyped-def]
-    from rag import cli
+    from ui import cli
 
     bad = tmp_path / "q.jsonl"
     bad.write_text('{"id": 1, "question": "ok?"}\n{"id": 2\n', encoding="utf-8")
@@ -236,7 +236,7 @@ def test_bad_batch_file_names_the_line(
 
 
 def test_cli_human_output_lists_references(sample_settings, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
-    from rag import cli
+    from ui import cli
 
     assert cli.main(["ask", CLOUDFORMER, "--home", str(sample_settings.home)]) == 0
     out = capsys.readouterr().out

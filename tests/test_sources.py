@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 from ingest.parsers.base import Skip
-from ingest.records import Paper
 from ingest.sources import FORMATS, read_inputs
-from rag import cli
+from rag.records import Paper
+from ui import cli
 
 ABSTRACT = "We study a thing carefully. It works well on benchmarks and beats the baseline by 12%."
 

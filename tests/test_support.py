@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from evals.calibrate_support import evaluate_scorer, load_abstracts, load_labels
-from ingest.records import normalise_title
+from rag.records import normalise_title
 from rag.support import SupportScorer, entities_in, numbers_in, strip_markers
 
 CLOUDFORMER = "CloudFormer: An Attention-based Performance Prediction for Public Clouds with Unknown Workload"

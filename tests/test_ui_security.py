@@ -40,7 +40,7 @@ def hostile_home(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Pat
     """An index of tests/fixtures/hostile.jsonl: titles, abstracts, authors, categories and URLs
     carrying script tags, onerror images, javascript: URLs, Markdown links and "[1][2][3]"."""
     from ingest.pipeline import ingest
-    from ingest.store import IndexStore
+    from rag.index.store import IndexStore
     from rag.settings import Settings
 
     settings = Settings(home=tmp_path_factory.mktemp("hostile") / "home")
@@ -136,10 +136,10 @@ def test_markdown_escape_and_safe_url() -> None:
 
 def test_citation_markers_inside_a_quote_are_not_citations(hostile_home: Path) -> None:
     """The real engine over the hostile index: the quote keeps its "[1][2][3]"; only cites link."""
-    from rag.cli import render_answer
     from rag.engine import Engine
     from rag.settings import Settings
     from ui import render
+    from ui.cli import render_answer
 
     answer = Engine(Settings(home=hostile_home)).ask(QUOKKA, mode="extractive")
     assert not answer.refused and len(answer.sentences) == 4

@@ -28,7 +28,7 @@ OFFLINE_ENV = {
     "HF_HUB_DISABLE_TELEMETRY": "1",  # huggingface_hub: telemetry gradio sends through it
     "DO_NOT_TRACK": "1",  # the cross-tool opt-out (huggingface_hub and others honour it)
     "ORT_DISABLE_TELEMETRY": "1",  # onnxruntime >= 1.29 uploads usage events from Linux too
-    "ANONYMIZED_TELEMETRY": "False",  # chromadb's usage events (ingest/vectorstore.py turns them off too)
+    "ANONYMIZED_TELEMETRY": "False",  # chromadb's usage events (rag/index/vectors.py turns them off too)
 }
 
 AUTH_HELP = (

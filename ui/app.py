@@ -77,7 +77,7 @@ def corpus_facts(engine: Engine, max_examples: int = 4) -> tuple[list[str], list
 
 
 def status_line(settings: Settings, mode: str) -> str:
-    from rag.cli import index_stats
+    from ui.cli import index_stats
 
     try:
         stats = index_stats(settings)
@@ -373,7 +373,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    from rag.cli import load_settings
+    from ui.cli import load_settings
 
     parser = argparse.ArgumentParser(prog="python -m ui.app", description="Serve the askpapers chat page.")
     parser.add_argument("--home")

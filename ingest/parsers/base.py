@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ingest.records import Paper
+from rag.records import Paper
 
 
 @dataclass(frozen=True)

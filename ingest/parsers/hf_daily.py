@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingest.parsers.base import Skip
-from ingest.records import Paper
+from rag.records import Paper
 
 SOURCE = "hf_daily"
 NO_ABSTRACT = "record has a title but no abstract"

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.parsers.base import ParseItem, Skip
-from ingest.records import Paper
+from rag.records import Paper
 
 _YEAR = re.compile(r"(19|20)\d\d")
 

@@ -1,7 +1,7 @@
 """The vector store behind one small interface; Chroma is the backend, always reached over HTTP.
 
 Either the server the user runs (``ASKPAPERS_CHROMA__URL``) or, for the default embedded
-directory, the one process that owns it (``rag.chroma_owner``): embedded Chroma is not safe
+directory, the one process that owns it (``rag.index.chroma_owner``): embedded Chroma is not safe
 for several processes on one directory, and the chat page, ingests and CLI questions often
 share one. Reads and writes go to the Chroma collection directly, not through llama-index's
 ``ChromaVectorStore``: importing that integration costs ~1.4 s of a cold ``askpapers ask``
@@ -24,7 +24,7 @@ from rag.errors import ConfigError, EndpointError
 from rag.loopback import bypass_proxy
 
 if TYPE_CHECKING:
-    from ingest.manifest import Chunk
+    from rag.records import Chunk
     from rag.settings import Settings
 
 Metadata = Mapping[str, str | int | float | bool]
@@ -75,7 +75,7 @@ def chroma_client(settings: Settings) -> Any:
             "start it with 'chroma run --host 127.0.0.1 --port 8000' or unset ASKPAPERS_CHROMA__URL",
         )
     else:
-        from rag.chroma_owner import server_url
+        from rag.index.chroma_owner import server_url
 
         url = urlparse(
             server_url(
@@ -167,7 +167,7 @@ class ChromaStore:
     def _restart_owner(self) -> None:
         """After a failed write the owner's server may hold a database lock (measured: the next write
         after a full disk hung); the next call starts a fresh owner."""
-        from rag.chroma_owner import stop_owner
+        from rag.index.chroma_owner import stop_owner
 
         stop_owner(self.settings.chroma_path)
 
@@ -177,7 +177,7 @@ class ChromaStore:
         """Upsert chunks. Straight to the collection rather than through llama-index's
         ``ChromaVectorStore.add``: that calls ``collection.add``, which keeps an existing id's old
         metadata, and a paper whose metadata changed keeps the ids of its unchanged chunks
-        (rag/chunk_ids.py); writing directly measured no slower (bench/ingest.py)."""
+        (rag/index/chunk_ids.py); writing directly measured no slower (bench/ingest.py)."""
         for start in range(0, len(chunks), self._batch):
             part = slice(start, start + self._batch)
             ids = [c.id for c in chunks[part]]

@@ -4,7 +4,7 @@
 ``max_tokens`` let the chunker guarantee that no chunk is silently truncated.
 
 The default local embedder runs the bundled model on ONNX Runtime with int8 weights
-(ingest/onnx_embedder.py) rather than through llama-index's ``HuggingFaceEmbedding``:
+(rag/onnx_embedder.py) rather than through llama-index's ``HuggingFaceEmbedding``:
 bench/ingest.py measures it at about twice the throughput, at equal retrieval quality.
 """
 
@@ -137,7 +137,7 @@ def make_embedder(settings: Settings, api_key: str | None = None) -> Embedder:
         return OpenAIEmbedder(emb.model, max(emb.batch_size, 64), emb.openai_base_url, api_key)
     if emb.runtime == "torch":
         return LocalEmbedder(emb.model, emb.batch_size)
-    from ingest.onnx_embedder import OnnxEmbedder
+    from rag.onnx_embedder import OnnxEmbedder
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     return OnnxEmbedder(emb.model, _model_dir(emb.model), emb.cache_dir.expanduser(), emb.batch_size)

@@ -1,4 +1,4 @@
-"""The paper record every parser produces, and the identity rules dedup relies on."""
+"""The paper record every parser produces, the chunks it is indexed as, and the identity rules dedup relies on."""
 
 from __future__ import annotations
 
@@ -21,6 +21,16 @@ def normalise_title(title: str) -> str:
 def title_hash_id(title: str) -> str:
     """Stable id for a paper whose source gives none."""
     return "t:" + hashlib.sha1(normalise_title(title).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of one paper's text as indexed: its id (rag/index/chunk_ids.py), position and text."""
+
+    id: str
+    paper_id: str
+    idx: int
+    text: str
 
 
 @dataclass

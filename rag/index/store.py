@@ -29,15 +29,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ingest.bm25 import BM25Index, published, version_of
-from ingest.manifest import Chunk, Manifest, damaged
-from ingest.records import Paper
 from rag.errors import EndpointError, IndexMissingError, IndexWriteError
+from rag.index.lexical import BM25Index, published, version_of
+from rag.index.manifest import Manifest, damaged
+from rag.records import Chunk, Paper
 
 if TYPE_CHECKING:
-    from ingest.chunking import Chunker
-    from ingest.embedders import Embedder
-    from ingest.vectorstore import ChromaStore, Metadata
+    from rag.embedders import Embedder
+    from rag.index.vectors import ChromaStore, Metadata
     from rag.settings import Settings
 
 #: Below this much free space a failed write is reported as a full disk (Chroma's own errors don't say).
@@ -46,6 +45,8 @@ LOW_DISK_BYTES = 64 * 2**20
 
 @dataclass
 class EmbeddedBatch:
+    """Papers, their chunks and one vector per chunk: what one write commits together."""
+
     papers: list[Paper]
     chunks: list[Chunk]
     vectors: list[list[float]]
@@ -117,24 +118,13 @@ class IndexStore:
     # --- lazily created parts ---------------------------------------------
     @cached_property
     def embedder(self) -> Embedder:
-        from ingest.embedders import make_embedder
+        from rag.embedders import make_embedder
 
         return make_embedder(self.settings)
 
     @cached_property
-    def chunker(self) -> Chunker:
-        from ingest.chunking import Chunker
-
-        return Chunker(
-            self.settings.chunking.chunk_size,
-            self.settings.chunking.chunk_overlap,
-            self.embedder.count_tokens,
-            self.embedder.max_tokens,
-        )
-
-    @cached_property
     def vectors(self) -> ChromaStore:
-        from ingest.vectorstore import ChromaStore
+        from rag.index.vectors import ChromaStore
 
         return ChromaStore(self.settings, create=self.writer)
 
@@ -174,7 +164,7 @@ class IndexStore:
         try:
             yield
         except sqlite3.IntegrityError:
-            raise  # a bug of ours, not damage: reported as one (rag/cli.py), never "move it away"
+            raise  # a bug of ours, not damage: reported as one (ui/cli.py), never "move it away"
         except sqlite3.Error as exc:
             raise damaged(directory / "manifest.sqlite", exc) from None
         except OSError as exc:
@@ -197,15 +187,6 @@ class IndexStore:
                     "MB free); free some space and run the same command again — what was committed is kept"
                 ) from None
             raise IndexWriteError(f"the vector store could not {what}: {exc}") from None
-
-    def embed_papers(self, papers: Sequence[Paper]) -> EmbeddedBatch:
-        """The CPU-heavy half of a write: chunking and embedding (touches no store)."""
-        chunks = self.chunker.chunk_many(papers)
-        return EmbeddedBatch(list(papers), chunks, self.embedder.embed_batch([c.text for c in chunks]))
-
-    def write_papers(self, papers: Sequence[Paper]) -> int:
-        """Chunk, embed and store ``papers`` (replacing earlier versions); returns chunks embedded."""
-        return self.store_embedded(self.embed_papers(papers))
 
     def store_embedded(self, batch: EmbeddedBatch) -> int:
         """The storing half: pending → Chroma → manifest → garbage deleted (see the module docstring)."""

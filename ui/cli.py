@@ -20,20 +20,11 @@ FORMATS = ("hf_daily", "arxiv", "beir", "jsonl", "csv")  # kept in step with ing
 
 
 def load_settings(args: argparse.Namespace) -> Settings:
-    from pydantic import ValidationError
+    """Settings from the environment, with ``--home`` on top when given."""
+    from rag.settings import load_settings as load
 
-    from rag.settings import Settings
-
-    overrides: dict[str, object] = {}
-    if getattr(args, "home", None):
-        overrides["home"] = Path(args.home)
-    try:
-        return Settings(**overrides)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"ASKPAPERS_{'__'.join(str(p).upper() for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"invalid settings: {problems}") from None
+    home = getattr(args, "home", None)
+    return load(home=Path(home) if home else None)
 
 
 def _parse_field_map(pairs: Sequence[str]) -> dict[str, str]:
@@ -72,7 +63,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def index_stats(settings: Settings) -> dict[str, object]:
-    from ingest.store import IndexStore
+    from rag.index.store import IndexStore
 
     if not IndexStore.exists(settings):
         return {

@@ -2,7 +2,7 @@
 
 The id changes exactly when the chunk's text changes, so a changed paper's new chunks never
 overwrite its old ones: the old vectors keep answering until the manifest commits the new
-version, and only then are they deleted (see ingest/store.py). The id is a pure function of
+version, and only then are they deleted (see rag/index/store.py). The id is a pure function of
 the paper id, the position and the text, so any machine that chunks the same input (a Ray
 worker included) makes the same ids.
 """

@@ -16,11 +16,10 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.records import Paper
 from rag.errors import IndexDamagedError, IndexMissingError, IndexWriteError
+from rag.records import Chunk, Paper
 
 
 def damaged(path: Path, exc: sqlite3.Error) -> IndexDamagedError | IndexWriteError:
@@ -69,14 +68,6 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS pending (chunk_id TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS garbage (chunk_id TEXT PRIMARY KEY);
 """
-
-
-@dataclass(frozen=True)
-class Chunk:
-    id: str
-    paper_id: str
-    idx: int
-    text: str
 
 
 class Manifest:

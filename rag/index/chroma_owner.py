@@ -165,7 +165,15 @@ def _start_owner(chroma_path: Path, run: Path, idle_s: float, timeout_s: float) 
         "RUST_LOG": os.environ.get("ASKPAPERS_CHROMA_LOG", "warn"),
         "ANONYMIZED_TELEMETRY": "False",
     }
-    cmd = [sys.executable, "-m", "rag.chroma_owner", "--path", str(chroma_path), "--idle-s", str(idle_s)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "rag.index.chroma_owner",
+        "--path",
+        str(chroma_path),
+        "--idle-s",
+        str(idle_s),
+    ]
     with (run / "server.log").open("wb") as log:
         # The child forks the owner and exits at once: the owner outlives this process, in its
         # own session, and is nobody's zombie.
@@ -281,7 +289,7 @@ def _watch(run: Path, url: str, port: int, idle_s: float, ready_timeout_s: float
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rag.chroma_owner", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m rag.index.chroma_owner", description=__doc__)
     parser.add_argument("--path", required=True, help="the embedded Chroma directory to own")
     parser.add_argument("--idle-s", type=float, default=30.0, help="exit after this long without clients")
     parser.add_argument("--detach", action="store_true", help="fork into the background first")
