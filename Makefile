@@ -94,9 +94,9 @@ pytest: $(VENV)/.ready-dev system-deps
 test: lint typecheck pytest
 
 bench: $(VENV)/.installed-run
-	$(BIN)/python bench/ingest.py
-	$(BIN)/python bench/chunking.py
-	$(BIN)/python bench/query.py
+	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.chunking
+	$(BIN)/python -m bench.query
 
 # Re-resolve the whole dependency set from pyproject.toml's ranges and pin it in constraints.txt
 # (in a scratch venv; commit the result after `make test` passes with it). torch is pinned without

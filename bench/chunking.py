@@ -6,7 +6,7 @@ evals/sets/sample.jsonl are run; a paper's score is its best chunk's. "whole" em
 title + abstract as one text, which the model silently truncates at 256 word pieces —
 what a plain pipeline with default settings does.
 
-Usage: python bench/chunking.py [--sizes 96,128,160,200,240] [--runtime onnx-int8|torch]
+Usage: python -m bench.chunking [--sizes 96,128,160,200,240] [--runtime onnx-int8|torch]
 """
 
 from __future__ import annotations
@@ -14,21 +14,23 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ingest.chunking import Chunker
+from ingest.dedup import PaperStage
+from ingest.sources import read_inputs
+from rag.embedders import make_embedder
+from rag.records import Paper, normalise_title
+from rag.settings import Settings
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 
 def load_papers() -> list:  # type: ignore[type-arg]
-    from ingest.dedup import PaperStage
-    from ingest.sources import read_inputs
-    from rag.records import Paper
 
     with PaperStage() as stage:
         for item in read_inputs([REPO / "data" / "sample"]):
@@ -64,11 +66,6 @@ def main() -> None:
     parser.add_argument("--overlap", type=int, default=24)
     parser.add_argument("--runtime", default="onnx-int8", choices=["onnx-int8", "torch"])
     args = parser.parse_args()
-
-    from ingest.chunking import Chunker
-    from rag.embedders import make_embedder
-    from rag.records import normalise_title
-    from rag.settings import Settings
 
     settings = Settings(home=Path(tempfile.mkdtemp()), embedding={"runtime": args.runtime})  # type: ignore[arg-type]
     embedder = make_embedder(settings)

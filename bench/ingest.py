@@ -9,7 +9,7 @@ loaded (set-up — model load, Chroma client — is reported separately, not cou
 - askpapers: ``ingest.pipeline.ingest`` on the sample files (parse, dedup, chunk,
   embed, Chroma, manifest, BM25), then a second, no-change run.
 
-Usage: python bench/ingest.py [--corpus data/sample] [--repeat 3] [--json]
+Usage: python -m bench.ingest [--corpus data/sample] [--repeat 3] [--json]
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 
 def _peak_rss_mb() -> float:
@@ -125,7 +124,7 @@ def main() -> None:
     for _ in range(args.repeat):  # interleaved, so drift in machine speed hits both paths alike
         for name in runs:
             out = subprocess.run(
-                [sys.executable, __file__, "--child", name, "--corpus", str(args.corpus)],
+                [sys.executable, "-m", "bench.ingest", "--child", name, "--corpus", str(args.corpus)],
                 check=True,
                 capture_output=True,
                 text=True,

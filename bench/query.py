@@ -7,7 +7,7 @@
 3. prompt tokens of the single LLM call per question with k=5 (cl100k count, as for an
    OpenAI model; SmolLM2's own tokenizer, as for local mode).
 
-Usage: python bench/query.py [--home DIR]  (builds the sample index in DIR if missing)
+Usage: python -m bench.query [--home DIR]  (builds the sample index in DIR if missing)
 """
 
 from __future__ import annotations
@@ -21,9 +21,13 @@ import sys
 import time
 from pathlib import Path
 
+from ingest.pipeline import ingest
+from rag.engine import Engine
+from rag.prompt import build_messages
+from rag.settings import Settings
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 
 def pct(values: list[float], q: float) -> float:
@@ -44,11 +48,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--home", type=Path, default=Path("/tmp/askpapers-bench-query"))
     args = parser.parse_args()
-
-    from ingest.pipeline import ingest
-    from rag.engine import Engine
-    from rag.prompt import build_messages
-    from rag.settings import Settings
 
     settings = Settings(home=args.home)
     ingest(settings, [REPO / "data" / "sample"], progress=False)
@@ -87,7 +86,7 @@ def main() -> None:
     for q in questions:
         hits = engine.search(q, k=5)
         messages, used = build_messages(
-            q, hits, lambda t: len(cl100k(t)), 128_000, settings.llm.max_answer_tokens
+            q, hits, lambda t: len(cl100k(t)), 128_000, settings.llm.max_answer_tokens, settings.answer
         )
         counts.append(sum(len(cl100k(m["content"])) for m in messages))
     print(

@@ -58,15 +58,21 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
         raise InputError(f"can't read file ({exc.strerror})", path=str(path)) from None
 
 
-def read_queries(path: Path) -> dict[str, str]:
-    queries: dict[str, str] = {}
+def _records(path: Path, kind: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line, record) for each line: a JSON object with a non-empty '_id', else an InputError."""
     for number, line in _lines(path):
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InputError(f"not valid JSON ({exc.msg})", path=str(path), line=number) from None
         if not isinstance(record, dict) or not str(record.get("_id", "")).strip():
-            raise InputError("query record has no '_id'", path=str(path), line=number)
+            raise InputError(f"{kind} record has no '_id'", path=str(path), line=number)
+        yield number, record
+
+
+def read_queries(path: Path) -> dict[str, str]:
+    queries: dict[str, str] = {}
+    for number, record in _records(path, "query"):
         text = record.get("text")
         if not isinstance(text, str) or not text.strip():
             raise InputError("query record has no 'text'", path=str(path), line=number)
@@ -76,15 +82,7 @@ def read_queries(path: Path) -> dict[str, str]:
 
 def check_corpus(path: Path) -> set[str]:
     """The corpus ids; a line that isn't a JSON object with an '_id' is an InputError."""
-    ids: set[str] = set()
-    for number, line in _lines(path):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"not valid JSON ({exc.msg})", path=str(path), line=number) from None
-        if not isinstance(record, dict) or not str(record.get("_id", "")).strip():
-            raise InputError("corpus record has no '_id'", path=str(path), line=number)
-        ids.add(str(record["_id"]))
+    ids = {str(record["_id"]) for _, record in _records(path, "corpus")}
     if not ids:
         raise InputError("the corpus is empty", path=str(path))
     return ids

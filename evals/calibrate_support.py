@@ -5,27 +5,28 @@ back. The labelled set is split in two by a stable hash of each id; the threshol
 calibration half only (midpoint of the thresholds that maximise F1 there) and the held-out half is
 reported separately, so the headline figures are not ones the threshold was fit on.
 
-Usage: .venv/bin/python evals/calibrate_support.py
+Usage: .venv/bin/python -m evals.calibrate_support
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
-import sys
 import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, str(REPO))
+from ingest.sources import read_inputs
+from rag import calibration as calibration_file
+from rag.embedders import make_embedder
+from rag.records import Paper, normalise_title
+from rag.settings import Settings, SupportSettings
+from rag.support import SupportScorer
 
-from ingest.sources import read_inputs  # noqa: E402
-from rag.records import Paper, normalise_title  # noqa: E402
-from rag.support import DEFAULT_THRESHOLD, SupportScorer  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 LABELS = REPO / "evals" / "sets" / "support_labels.jsonl"
 CORPUS = REPO / "data" / "sample"
@@ -131,10 +132,13 @@ def _line(name: str, m: Mapping[str, Any]) -> str:
     )
 
 
-def main() -> None:
-    from rag.embedders import make_embedder
-    from rag.settings import Settings
-
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m evals.calibrate_support", description=__doc__)
+    parser.add_argument(
+        "--write", action="store_true", help="store the fitted threshold in rag/calibration.json"
+    )
+    args = parser.parse_args(argv)
+    current = SupportSettings().threshold
     labels, abstracts = load_labels(), load_abstracts()
     home = Path(tempfile.mkdtemp(prefix="askpapers-calibrate-"))
     embedder = make_embedder(Settings(home=home))
@@ -150,23 +154,23 @@ def main() -> None:
 
     print(f"scored {len(rows)} labelled sentences in {elapsed:.1f}s; positive class = unsupported")
     print(f"threshold maximising F1 on the calibration half: {chosen} (best range {best[0]}..{best[-1]})")
-    print(f"default threshold in rag/support.py: {DEFAULT_THRESHOLD}\n")
+    print(f"current threshold (rag/calibration.json): {current}\n")
     print(f"{'split':<22}{'n':>4}{'thr':>7}{'prec':>7}{'recall':>7}{'f1':>7}{'acc':>7}")
-    for threshold in dict.fromkeys([chosen, DEFAULT_THRESHOLD]):
+    for threshold in dict.fromkeys([chosen, current]):
         for name, subset in (("calibration", calibration), ("held-out", held_out), ("all", rows)):
             print(_line(name, metrics(subset, threshold)))
 
-    print(f"\nper kind at threshold {DEFAULT_THRESHOLD} (accuracy = share judged correctly)")
+    print(f"\nper kind at threshold {current} (accuracy = share judged correctly)")
     print(f"{'kind':<16}{'label':<13}{'calib':>9}{'held-out':>10}{'all':>9}  errors")
     kinds = {r["kind"]: "unsupported" if r["unsupported"] else "supported" for r in rows}
-    by_split = [metrics(s, DEFAULT_THRESHOLD)["per_kind"] for s in (calibration, held_out, rows)]
+    by_split = [metrics(s, current)["per_kind"] for s in (calibration, held_out, rows)]
     for kind, label in kinds.items():
         cells = [f"{k[kind]['correct']}/{k[kind]['n']}" if kind in k else "-" for k in by_split]
         print(
             f"{kind:<16}{label:<13}{cells[0]:>9}{cells[1]:>10}{cells[2]:>9}  {' '.join(by_split[2][kind]['errors'])}"
         )
 
-    wrong = [r for r in rows if flagged(r, DEFAULT_THRESHOLD) != r["unsupported"]]
+    wrong = [r for r in rows if flagged(r, current) != r["unsupported"]]
     for r in wrong:
         print(f"  miss {r['id']} {r['kind']}: score {r['score']:.3f} {r['reason'] or '(judged supported)'}")
     unsupported_max = max((r["score"] for r in rows if r["unsupported"] and not r["hard"]), default=0.0)
@@ -175,6 +179,17 @@ def main() -> None:
         f"\nmargin: lowest supported score {supported_min:.3f}, highest unsupported without a hard-check "
         f"failure {unsupported_max:.3f}"
     )
+
+    if args.write:
+        held = metrics(held_out, chosen)
+        calibration_file.write(
+            {"support.threshold": chosen},
+            f"python -m evals.calibrate_support --write: midpoint of the thresholds maximising F1 at flagging "
+            f"unsupported sentences on the calibration half of evals/sets/support_labels.jsonl ({len(calibration)} "
+            f"of {len(rows)} sentences); held-out half: precision {held['precision']:.3f}, recall "
+            f"{held['recall']:.3f} (n={held['n']})",
+        )
+        print(f"\nwrote support.threshold = {chosen} to {calibration_file.FILE}")
 
 
 if __name__ == "__main__":

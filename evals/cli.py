@@ -16,6 +16,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evals.records import EvalRun, JudgeScores
+from rag.modes import MODES, mode_help, require_mode
+
 if TYPE_CHECKING:
     from evals.harness import Judge
     from rag.engine import Engine
@@ -32,11 +35,7 @@ def add_eval_parser(subparsers: Any, common_parent: argparse.ArgumentParser) -> 
         "eval", parents=[common_parent], help="score retrieval and answers on a question set; write a report"
     )
     p.add_argument("set", metavar="SET", help="question set (JSON Lines), e.g. evals/sets/sample.jsonl")
-    p.add_argument(
-        "--mode",
-        choices=["extractive", "openai", "local"],
-        help="answer mode (default: openai when OPENAI_BASE_URL/OPENAI_API_KEY is set, else extractive)",
-    )
+    p.add_argument("--mode", choices=MODES, help=mode_help())  # from the registry, rag/modes.py
     p.add_argument("--k", type=int, default=5, help="papers shown to the answerer (default 5)")
     p.add_argument(
         "--out",
@@ -63,7 +62,8 @@ def add_eval_parser(subparsers: Any, common_parent: argparse.ArgumentParser) -> 
 
 
 def judge_available(settings: Settings) -> bool:
-    return settings.answer_mode != "extractive" or bool(settings.openai_base_url or settings.openai_api_key)
+    """The judge is an OpenAI-compatible endpoint (whatever mode answers)."""
+    return bool(settings.openai_base_url or settings.openai_api_key)
 
 
 def _score(llm: Any, prompt_text: str) -> float | None:
@@ -78,11 +78,11 @@ def _score(llm: Any, prompt_text: str) -> float | None:
 
 def make_judge(settings: Settings) -> Judge:
     """A small LLM judge: faithfulness (answer vs cited abstracts) and relevance (answer vs question), 1–5."""
-    from rag.llm import make_llm
+    from rag.llm import OpenAICompatibleLLM
 
-    llm = make_llm(settings, "openai")
+    llm = OpenAICompatibleLLM(settings)
 
-    def judge(question: Any, answer: Any) -> dict[str, float | None]:
+    def judge(question: Any, answer: Any) -> JudgeScores:
         cited = {n for s in answer.sentences for n in s.cites}
         abstracts = "\n\n".join(
             f"[{n}] {answer.sources[n - 1].title}: {answer.sources[n - 1].abstract}"
@@ -99,7 +99,7 @@ def make_judge(settings: Settings) -> Judge:
             f"Question: {question.question}\n\nAnswer:\n{answer.text}\n\n"
             "How well does the answer address the question? 1-5:",
         )
-        return {"faithfulness": faithful, "relevance": relevant}
+        return JudgeScores(faithfulness=faithful, relevance=relevant)
 
     return judge
 
@@ -114,22 +114,20 @@ def evaluate(
     progress: bool = True,
     judge: Judge | None = None,
     beir: str | None = None,
-) -> dict[str, Any]:
+) -> EvalRun:
     """Run the set, attach support validation (and BEIR), write the report files; return the results."""
     from evals.harness import run_eval, support_validation
     from evals.questions import load_questions
     from evals.report import write_report
 
-    results = run_eval(engine, load_questions(set_path), mode=mode, k=k, progress=progress, judge=judge)
-    validation = support_validation(engine)
-    if validation is not None:
-        results["support_validation"] = validation
+    run = run_eval(engine, load_questions(set_path), mode=mode, k=k, progress=progress, judge=judge)
+    run.support_validation = support_validation(engine)
     if beir:
         from evals.beir import run_beir
 
-        results["beir"] = run_beir(engine.settings, beir, progress=progress, embedder=engine.store.embedder)
-    write_report(results, out)
-    return results
+        run.beir = run_beir(engine.settings, beir, progress=progress, embedder=engine.store.embedder)
+    write_report(run, out)
+    return run
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -142,8 +140,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not set_path.is_file():
         raise InputError("no such question set", path=str(set_path))
     mode = getattr(args, "mode", None) or settings.answer_mode
-    from rag.modes import require_mode
-
     require_mode(settings, mode)  # an unhealthy mode stops here with the reason, not on question 1
     judge = None
     if getattr(args, "judge", False):
@@ -158,7 +154,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     out = Path(getattr(args, "out", None) or DEFAULT_OUT)
     engine = engine_for(settings)
     progress = not getattr(args, "quiet", False) and sys.stderr.isatty()
-    results = evaluate(
+    run = evaluate(
         engine,
         set_path,
         mode=mode,
@@ -170,8 +166,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     )
     from evals.report import beir_table, compare_results, load_results, summary_text
 
-    print(summary_text(results), end="")
-    table = beir_table(results.get("beir"))
+    print(summary_text(run), end="")
+    table = beir_table(run.beir)
     if table:
         print("\nBEIR (hybrid)\n\n" + table)
     print(
@@ -179,7 +175,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         f"{out / 'answers_by_type.png'}"
     )
     if getattr(args, "compare", None):
-        text, regressions = compare_results(load_results(args.compare), results)
+        text, regressions = compare_results(load_results(args.compare), run.aggregates)
         print(f"\nCompared with {args.compare}\n\n{text}", end="")
         if regressions:
             return 1  # a gate: CI fails when a key figure regressed

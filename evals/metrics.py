@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from evals.records import RetrievalScores
+
 
 def recall_at(ranked: Sequence[str], gold: set[str], k: int) -> float:
     """Share of gold papers in the top k, capped: a 3-paper question can't have all three in the top 1."""
@@ -26,14 +28,14 @@ def ndcg_at(ranked: Sequence[str], gold: set[str] | dict[str, float], k: int = 1
     return dcg / idcg if idcg > 0 else 0.0
 
 
-def retrieval_scores(ranked: Sequence[str], gold: set[str]) -> dict[str, float]:
-    return {
-        "recall@1": recall_at(ranked, gold, 1),
-        "recall@5": recall_at(ranked, gold, 5),
-        "recall@10": recall_at(ranked, gold, 10),
-        "mrr": reciprocal_rank(ranked, gold),
-        "ndcg@10": ndcg_at(ranked, gold, 10),
-    }
+def retrieval_scores(ranked: Sequence[str], gold: set[str]) -> RetrievalScores:
+    return RetrievalScores(
+        recall_at_1=recall_at(ranked, gold, 1),
+        recall_at_5=recall_at(ranked, gold, 5),
+        recall_at_10=recall_at(ranked, gold, 10),
+        mrr=reciprocal_rank(ranked, gold),
+        ndcg_at_10=ndcg_at(ranked, gold, 10),
+    )
 
 
 def recall_uncapped(ranked: Sequence[str], relevant: set[str], k: int) -> float:

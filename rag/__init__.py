@@ -12,14 +12,18 @@ Heavy libraries load on the first call, not on import.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+import os
 import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from rag.types import Answer, Citation, Filters, Hit, SentenceCheck
+from rag.types import Answer, Citation, Filters, History, Hit, SentenceCheck
 
 if TYPE_CHECKING:
-    from rag.engine import Engine, History
+    from rag.engine import Engine
     from rag.settings import Settings
 
 __all__ = [
@@ -27,24 +31,49 @@ __all__ = [
     "Citation",
     "Filters",
     "Hit",
+    "History",
     "SentenceCheck",
     "ask",
     "ask_stream",
     "engine_for",
     "search",
+    "settings_key",
 ]
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
+_KEY_SALT = os.urandom(16)  # this process's: the keys can't be compared with anything outside it
+
+
+def _reveal(value: Any) -> Any:
+    from pydantic import SecretStr
+
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, dict):
+        return {k: _reveal(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_reveal(v) for v in value]
+    return value
+
+
+def settings_key(settings: Settings) -> str:
+    """A digest of every setting, secrets included, so that settings differing only in an API key
+    (which ``model_dump_json`` renders as ``**********``) get engines of their own. Only the
+    digest is kept (keyed by a per-process salt), never the secret."""
+    blob = json.dumps(_reveal(settings.model_dump()), sort_keys=True, default=str).encode()
+    return hmac.new(_KEY_SALT, blob, hashlib.sha256).hexdigest()
 
 
 def engine_for(settings: Settings | None = None) -> Engine:
     """The engine for ``settings`` (default: from the environment), created once and reused."""
+    # here, not at the top: ``import rag`` (which every ``askpapers`` command, --help too, does
+    # for rag.errors) must not load pydantic and the engine's parts
     from rag.engine import Engine
     from rag.settings import Settings
 
     settings = settings or Settings()
-    key = settings.model_dump_json()
+    key = settings_key(settings)
     with _lock:
         if key not in _engines:
             _engines[key] = Engine(settings)

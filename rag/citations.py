@@ -1,5 +1,5 @@
 """Citation markers: parse them out of model output ([1], [1, 3], [1-3], [1][2]; numbers that
-aren't sources are dropped), put them back after a sentence, and check reference URLs.
+aren't sources are dropped) into :class:`rag.types.Claim` objects, and put them back after a sentence.
 
 The contract (see :class:`rag.types.SentenceCheck`): a sentence's ``text`` is its body without
 our markers and ``cites`` holds the source numbers. Markers are written back only from ``cites``
@@ -11,21 +11,27 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from typing import Protocol
 
 from rag.text import split_sentences
-
-if TYPE_CHECKING:
-    from rag.types import SentenceCheck
+from rag.types import Claim
 
 _MARK = re.compile(r"\[\s*(\d+(?:\s*(?:[-–,;]|and)\s*\d+)*)\s*\]")
 _MARKS_AFTER_STOP = re.compile(r"([.!?])((?:\s*\[[\d\s,;\-–and]+\])+)")
+#: A range marker wider than this ("[1-500]") is garbage, not a citation of every source in it.
 _MAX_RANGE = 20
 _SPACE_BEFORE_PUNCT = re.compile(r"[ \t]+([.,;:!?])")
-# characters that never belong in a URL we turn into a link (quotes and brackets could leave an
-# HTML attribute or a Markdown autolink; whitespace and controls could hide where it points)
-_URL_FORBIDDEN = re.compile(r"[\s\x00-\x1f\x7f-\x9f\"'<>`\\]")
+
+
+class Cited(Protocol):
+    """A sentence body and the source numbers it cites (a :class:`Claim` or a checked sentence)."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def cites(self) -> Sequence[int]: ...
+    @property
+    def quoted(self) -> bool: ...
 
 
 def numbers_in(marker_body: str) -> list[int]:
@@ -84,6 +90,13 @@ def split_cited_sentences(text: str, n_sources: int) -> list[tuple[str, list[int
     return out
 
 
+def parse(text: str, n_sources: int) -> list[Claim]:
+    """The claims of a model's answer over ``n_sources`` numbered sources: one per sentence, its
+    markers read into ``cites`` (numbers that are not sources dropped) and out of its text."""
+    cleaned = clean_markers(text, n_sources)
+    return [Claim(body, tuple(cites)) for body, cites in split_cited_sentences(cleaned, n_sources)]
+
+
 def markers(cites: Sequence[int]) -> str:
     return "".join(f"[{n}]" for n in cites)
 
@@ -100,28 +113,9 @@ def sentence_text(body: str, cites: Sequence[int], *, quoted: bool = False) -> s
     return f"{stem} {marks}{body[len(stem) :]}"
 
 
-def answer_text(sentences: Sequence[SentenceCheck], *, quoted: bool = False, intro: str = "") -> str:
-    """``Answer.text``, built from the checked sentences (the one place that writes markers into it).
+def answer_text(sentences: Sequence[Cited], *, intro: str = "") -> str:
+    """``Answer.text``, built from the sentences (the one place that writes markers into it).
     Quotes go one a line under ``intro``; written sentences run on as one paragraph."""
-    parts = [sentence_text(s.text, s.cites, quoted=quoted) for s in sentences]
-    body = "\n".join(parts) if quoted else " ".join(parts)
+    parts = [sentence_text(s.text, s.cites, quoted=s.quoted) for s in sentences]
+    body = "\n".join(parts) if any(s.quoted for s in sentences) else " ".join(parts)
     return f"{intro}\n{body}" if intro else body
-
-
-def safe_url(url: str | None) -> str | None:
-    """``url`` when it is an absolute http(s) URL that is safe to put in a link, else None.
-
-    Record URLs come from ingested files: ``javascript:``, ``data:``, relative paths and anything
-    with quotes, brackets, spaces or control characters are never made into links."""
-    if not url:
-        return None
-    url = url.strip()
-    if not url or len(url) > 2048 or _URL_FORBIDDEN.search(url):
-        return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return None
-    return url

@@ -5,20 +5,27 @@ with its citation (the engine keeps the citation beside the quote, never inside 
 ``rag.citations.answer_text``). Sentences are scored without embedding them (that would cost ~2.5 ms
 a sentence on this CPU): IDF-weighted overlap with the question's content words, a
 bonus for sitting in the paper's best-matching chunk (which the dense retriever already
-scored), and the paper's rank. It answers in milliseconds after retrieval.
+scored), and the paper's rank. It answers in milliseconds after retrieval. Its weights are settings
+(``answer.quote_*``, :class:`rag.settings.AnswerSettings`).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rag.lexical import content_stems
 from rag.text import split_sentences
 from rag.types import Hit
 
+if TYPE_CHECKING:
+    from rag.settings import AnswerSettings
+
 INTRO = "From the indexed abstracts (quoted verbatim):"
-MAX_SENTENCES = 4
+#: A sentence is "in the best chunk" when its opening characters are: chunking may cut its end off.
+_CHUNK_MATCH_CHARS = 60
 
 
 @dataclass(frozen=True)
@@ -28,13 +35,16 @@ class Quote:
     score: float
 
 
-def select_quotes(question: str, hits: list[Hit], max_sentences: int = MAX_SENTENCES) -> list[Quote]:
+def select_quotes(question: str, hits: Sequence[Hit], settings: AnswerSettings) -> list[Quote]:
+    """The abstract sentences that best answer ``question``, in reading order (at most
+    ``settings.max_sentences``); none when there is nothing to quote or the question has no content
+    word."""
     asked = content_stems(question, drop_question_words=True)
     candidates: list[tuple[float, int, int, str, set[str]]] = []
     for rank, hit in enumerate(hits):
         for position, sentence in enumerate(split_sentences(hit.abstract)):
             sentence = sentence.strip()
-            if len(sentence) > 20:
+            if len(sentence) > settings.quote_min_chars:
                 candidates.append((0.0, rank, position, sentence, content_stems(sentence)))
     if not candidates or not asked:
         return []
@@ -47,15 +57,17 @@ def select_quotes(question: str, hits: list[Hit], max_sentences: int = MAX_SENTE
     scored = []
     for _, rank, position, sentence, stems in candidates:
         overlap = sum(idf.get(s, 0.0) for s in stems & asked) / total
-        in_best_chunk = 0.15 if sentence[:60] in hits[rank].chunk else 0.0
-        scored.append((overlap + in_best_chunk + 0.3 / (1 + rank), rank, position, sentence, stems))
+        in_chunk = sentence[:_CHUNK_MATCH_CHARS] in hits[rank].chunk
+        in_best_chunk = settings.quote_chunk_bonus if in_chunk else 0.0
+        rank_bonus = settings.quote_rank_weight / (1 + rank)
+        scored.append((overlap + in_best_chunk + rank_bonus, rank, position, sentence, stems))
     scored.sort(key=lambda c: -c[0])
     best = scored[0][0]
     chosen: list[tuple[float, int, int, str, set[str]]] = []
     for cand in scored:
-        if len(chosen) >= max_sentences or cand[0] < 0.5 * best:
+        if len(chosen) >= settings.max_sentences or cand[0] < settings.quote_min_relative_score * best:
             break
-        if any(len(cand[4] & c[4]) > 0.6 * max(len(cand[4]), 1) for c in chosen):
+        if any(len(cand[4] & c[4]) > settings.quote_max_shared_words * max(len(cand[4]), 1) for c in chosen):
             continue  # near-duplicate of a chosen sentence (papers repeat their claims)
         chosen.append(cand)
     chosen.sort(key=lambda c: (c[1], c[2]))  # reading order: source, then position in its abstract

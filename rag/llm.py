@@ -23,10 +23,10 @@ from urllib.parse import urlparse
 
 from rag.errors import AskpapersError, ConfigError, EndpointError
 from rag.loopback import bypass_proxy, is_loopback
-from rag.settings import Settings
 
 if TYPE_CHECKING:
     from rag.local_server import LocalServer
+    from rag.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -1,25 +1,33 @@
-"""Hybrid retrieval: dense (Chroma) and BM25 (bm25s) rankings fused per paper.
+"""Hybrid retrieval: dense (the vector store) and lexical (BM25) rankings fused per paper.
 
 Each retriever ranks chunks; chunks are grouped to papers (a paper ranks at its best
 chunk) and the two paper rankings are fused with weighted reciprocal-rank fusion.
-Filters become a set of allowed paper ids (one indexed SQL query on the manifest),
-passed into both retrievers — Chroma as a ``where`` clause, BM25 as a weight mask —
-so a filter never empties a result list that unfiltered hits would have filled.
+Filters go as they are into both retrievers, each of which applies them inside its own
+search (rag/index/filtering.py), so a filter never empties a result list that unfiltered
+hits would have filled, and none grows with the corpus.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rag.index.chunk_ids import paper_of
 from rag.types import Filters, Hit
 
 if TYPE_CHECKING:
-    from rag.index.lexical import BM25Index
+    from rag.index.interfaces import LexicalIndex
     from rag.index.store import IndexStore
     from rag.settings import RetrievalSettings
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """One search's result: the ranked papers and milliseconds per retriever."""
+
+    hits: list[Hit]
+    timings: dict[str, float]
 
 
 @dataclass
@@ -44,66 +52,41 @@ class Retriever:
     def __init__(self, store: IndexStore, settings: RetrievalSettings) -> None:
         self.store = store
         self.settings = settings
-        self.last_timings: dict[str, float] = {}
 
     @property
-    def bm25(self) -> BM25Index:
-        """The published BM25 index: a long-lived retriever picks up an ingest's new one on its next query."""
+    def bm25(self) -> LexicalIndex:
+        """The published lexical index: a long-lived retriever picks up an ingest's new one on its next query."""
         return self.store.bm25()
 
-    def allowed_ids(self, filters: Filters | None) -> set[str] | None:
-        if filters is None or filters.is_empty():
-            return None
-        return self.store.manifest.filter_ids(
-            year_from=filters.year_from,
-            year_to=filters.year_to,
-            author=filters.author,
-            category=filters.category,
-            source=filters.source,
-        )
-
-    def dense(self, question: str, n: int, allowed: set[str] | None) -> list[tuple[str, float]]:
-        if allowed is not None and not allowed:
-            return []
+    def dense(self, question: str, n: int, filters: Filters | None) -> list[tuple[str, float]]:
         vector = self.store.embedder.embed_batch([question])[0]
-        where = None if allowed is None else {"paper_id": {"$in": sorted(allowed)}}
-        hits = [(h.chunk_id, h.score) for h in self.store.vectors.query(vector, n, where)]
+        hits = [(h.chunk_id, h.score) for h in self.store.vectors.query(vector, n, filters)]
         # Only chunks the manifest lists count: an ingest in progress has vectors it hasn't committed
         # yet, and a replaced chunk's vector lives until the commit that replaces it.
         listed = self.store.manifest.listed_chunks([cid for cid, _ in hits])
         return [(cid, score) for cid, score in hits if cid in listed]
 
-    def sparse(self, question: str, n: int, allowed: set[str] | None) -> list[tuple[str, float]]:
-        if allowed is not None and not allowed:
-            return []
-        bm25 = self.bm25
-        mask: Any = None
-        if allowed is not None:
-            import numpy as np
-
-            mask = np.fromiter((paper_of(cid) in allowed for cid in bm25.chunk_ids), dtype=np.float32)
-        return bm25.search(question, n, mask)
+    def sparse(self, question: str, n: int, filters: Filters | None) -> list[tuple[str, float]]:
+        return self.bm25.search(question, n, filters)
 
     def search(
         self, question: str, k: int = 10, filters: Filters | None = None, *, method: str = "hybrid"
     ) -> list[Hit]:
         """Top ``k`` papers for ``question``; ``method`` is 'hybrid', 'dense' or 'bm25'."""
-        import sqlite3
+        return self.retrieve(question, k, filters, method=method).hits
 
-        try:
-            return self._search(question, k, filters, method)
-        except sqlite3.DatabaseError as exc:  # the manifest went bad under a running reader
-            from rag.index.manifest import damaged
-
-            raise damaged(self.store.manifest.path, exc) from None
-
-    def _search(self, question: str, k: int, filters: Filters | None, method: str) -> list[Hit]:
+    def retrieve(
+        self, question: str, k: int = 10, filters: Filters | None = None, *, method: str = "hybrid"
+    ) -> Retrieval:
+        """Like :meth:`search`, with the time each retriever took (per call: nothing is kept on
+        the retriever, which requests share). A manifest that went bad under a running reader
+        raises IndexDamagedError (the manifest translates its own errors)."""
         started = time.perf_counter()
-        allowed = self.allowed_ids(filters)
+        filters = None if filters is None or filters.is_empty() else filters
         n = max(self.settings.candidates, k * 4)
-        dense = _best_per_paper(self.dense(question, n, allowed)) if method in ("hybrid", "dense") else []
+        dense = _best_per_paper(self.dense(question, n, filters)) if method in ("hybrid", "dense") else []
         t_dense = time.perf_counter()
-        sparse = _best_per_paper(self.sparse(question, n, allowed)) if method in ("hybrid", "bm25") else []
+        sparse = _best_per_paper(self.sparse(question, n, filters)) if method in ("hybrid", "bm25") else []
         t_sparse = time.perf_counter()
         fused: dict[str, float] = {}
         c = self.settings.rrf_k
@@ -112,12 +95,12 @@ class Retriever:
                 fused[r.paper_id] = fused.get(r.paper_id, 0.0) + weight / (c + r.rank)
         order = sorted(fused, key=lambda pid: -fused[pid])[:k]
         hits = self._hits(order, fused, {r.paper_id: r for r in dense}, {r.paper_id: r for r in sparse})
-        self.last_timings = {
+        timings = {
             "dense_ms": (t_dense - started) * 1000,
             "bm25_ms": (t_sparse - t_dense) * 1000,
             "retrieval_ms": (time.perf_counter() - started) * 1000,
         }
-        return hits
+        return Retrieval(hits, timings)
 
     def _hits(
         self, order: list[str], fused: dict[str, float], dense: dict[str, _Ranked], sparse: dict[str, _Ranked]

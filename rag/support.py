@@ -6,29 +6,29 @@ abstracts' sentences and adjacent pairs) with wording (share of content words fo
 evidence checks then veto it: every number and named entity in the sentence must occur in a cited
 abstract, and a comparison between named things must not run the other way round. Verbatim quotes
 take a fast path with no embedding at all, because extractive answers are checked on every request.
+
+:class:`SentenceVerifier` is the pipeline's verify stage built on the scorer; its numbers (threshold,
+weights) are settings, section ``support``.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from rag.embedders import Embedder
+from rag.settings import SupportSettings
 from rag.text import split_sentences
+from rag.types import Claim, Hit, SentenceCheck
 
-#: Fit by evals/calibrate_support.py on half of evals/sets/support_labels.jsonl (midpoint of the
-#: thresholds that maximise F1 at flagging unsupported sentences there).
-DEFAULT_THRESHOLD = 0.47
-#: A sentence failing a hard check scores at most this, below any sensible threshold (and
-#: ``supported`` is False whatever the threshold).
-HARD_FAIL_CAP = 0.3
-_SEMANTIC_WEIGHT = 0.6  # lexical overlap gets the rest
-_MIN_QUOTE_WORDS = 4  # shorter "quotes" (e.g. "the model") prove nothing
+if TYPE_CHECKING:
+    import numpy as np
+
 
 _MARKER = re.compile(r"\s*\[\d+(?:\s*[,;–-]\s*\d+)*\]")
 _LATEX = re.compile(r"\\([%$&#_])")
@@ -74,6 +74,7 @@ class Support:
     reason: str  # empty when supported; else a short reason for a human
     evidence: str  # the best-matching sentence of the cited abstract(s)
     evidence_index: int  # which of the given abstracts it came from (-1 if none)
+    vetoed: bool = False  # a hard check failed (a number or name not cited, a reversed comparison)
 
 
 def strip_markers(sentence: str) -> str:
@@ -206,15 +207,22 @@ def _reversed_pair(sentence: str, entities: list[str], abstracts: list[_Abstract
 
 
 class SupportScorer:
-    """Scores answer sentences against the abstracts they cite; caches abstract-sentence vectors (LRU)."""
+    """Scores answer sentences against the abstracts they cite; caches abstract-sentence vectors (LRU,
+    shared by concurrent requests: guarded by a lock, and each call scores from its own snapshot)."""
 
     def __init__(
-        self, embedder: Embedder, threshold: float = DEFAULT_THRESHOLD, cache_size: int = 2048
+        self,
+        embedder: Embedder,
+        settings: SupportSettings | None = None,
+        *,
+        threshold: float | None = None,
     ) -> None:
         self.embedder = embedder
-        self.threshold = threshold
-        self.cache_size = cache_size
+        self.settings = settings or SupportSettings()
+        self.threshold = self.settings.threshold if threshold is None else threshold
+        self.cache_size = self.settings.cache_size
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
 
     def check(self, sentence: str, abstracts: Sequence[str]) -> Support:
         return self.check_many([(sentence, abstracts)])[0]
@@ -231,13 +239,14 @@ class SupportScorer:
         ]
         results = [self._quick(s, abstracts) for s, abstracts in prepared]
         slow = [i for i, result in enumerate(results) if result is None]
-        self._embed([t for i in slow for t in self._texts(*prepared[i], pairs=False)])
+        vectors = self._embed([t for i in slow for t in self._texts(*prepared[i], pairs=False)])
         for i in slow:
-            results[i] = self._score(*prepared[i], pairs=False)
-        retry = [i for i in slow if (r := results[i]) is not None and r.reason.startswith("little overlap")]
-        self._embed([t for i in retry for t in self._texts(*prepared[i], pairs=True)])
+            results[i] = self._score(*prepared[i], vectors, pairs=False)
+        # pairs can only raise a score, so they can't help a sentence a hard check vetoed
+        retry = [i for i in slow if (r := results[i]) is not None and not r.supported and not r.vetoed]
+        vectors = self._embed([t for i in retry for t in self._texts(*prepared[i], pairs=True)])
         for i in retry:
-            results[i] = self._score(*prepared[i], pairs=True)
+            results[i] = self._score(*prepared[i], vectors, pairs=True)
         return [r for r in results if r is not None]
 
     @staticmethod
@@ -257,37 +266,48 @@ class SupportScorer:
         if not sentence:
             return Support(0.0, False, "empty sentence", "", -1)
         quote = sentence.rstrip(".!? ").lower()
-        if len(quote.split()) >= _MIN_QUOTE_WORDS:
+        if len(quote.split()) >= self.settings.min_quote_words:
             for index, abstract in enumerate(abstracts):
                 if quote in abstract.text.lower():
                     evidence = next((s for s in abstract.sentences if quote in s.lower()), quote)
                     return Support(1.0, True, "", evidence, index)
         return None
 
-    def _embed(self, texts: list[str]) -> None:
-        """Put every text's vector in the LRU cache, embedding the missing ones in one call."""
+    def _embed(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """Every text's vector, embedding the ones not cached in one call (outside the lock, so
+        requests don't wait on each other's embedding) and caching them (LRU)."""
         texts = list(dict.fromkeys(texts))
-        fresh = [t for t in texts if t not in self._cache]
+        with self._lock:
+            vectors = {t: v for t in texts if (v := self._cache.get(t)) is not None}
+        fresh = [t for t in texts if t not in vectors]
         if fresh:
-            self._cache.update(
+            import numpy as np  # on first use: importing the engine stays cheap
+
+            vectors.update(
                 zip(fresh, np.asarray(self.embedder.embed_batch(fresh), dtype=np.float32), strict=True)
             )
-        for text in texts:
-            self._cache.move_to_end(text)
-        while len(self._cache) > max(self.cache_size, len(texts)):  # never evict what this call needs
-            self._cache.popitem(last=False)
+        with self._lock:
+            for text in texts:
+                self._cache[text] = vectors[text]
+                self._cache.move_to_end(text)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return vectors
 
-    def _score(self, sentence: str, abstracts: list[_Abstract], pairs: bool) -> Support:
+    def _score(
+        self, sentence: str, abstracts: list[_Abstract], vectors: dict[str, np.ndarray], pairs: bool
+    ) -> Support:
         """Best blend of meaning and wording over the cited units; missing numbers or names veto it."""
-        vector = self._cache[sentence]
+        weight = self.settings.semantic_weight
+        vector = vectors[sentence]
         words = content_words(sentence)
         covered = len(words & frozenset().union(*(a.words for a in abstracts))) / len(words) if words else 1.0
         score, index, evidence = 0.0, -1, ""
         for i, abstract in enumerate(abstracts):
             for unit in self._texts(sentence, [abstract], pairs)[1:]:
                 in_unit = len(words & content_words(unit)) / len(words) if words else 1.0
-                blend = _SEMANTIC_WEIGHT * float(vector @ self._cache[unit])
-                blend += (1 - _SEMANTIC_WEIGHT) * (covered + in_unit) / 2
+                blend = weight * float(vector @ vectors[unit])
+                blend += (1 - weight) * (covered + in_unit) / 2
                 if blend > score or index < 0:
                     score, index, evidence = blend, i, unit
         score = round(min(1.0, max(0.0, score)), 4)
@@ -304,6 +324,41 @@ class SupportScorer:
             reason = f"{where} compares '{flipped[0]}' and '{flipped[1]}' the other way round"
         else:
             reason = "" if score >= self.threshold else f"little overlap with {where}"
-        if missing or flipped:
-            score = round(score * HARD_FAIL_CAP, 4)
-        return Support(score, not reason, reason, evidence, index)
+        vetoed = bool(missing or flipped)
+        if vetoed:  # below any sensible threshold; unsupported whatever the threshold
+            score = round(score * self.settings.hard_fail_cap, 4)
+        return Support(score, not reason, reason, evidence, index, vetoed)
+
+
+class SentenceVerifier:
+    """The verify stage: each claim against the title and abstract of every source it cites."""
+
+    def __init__(self, scorer: SupportScorer) -> None:
+        self.scorer = scorer
+
+    def verify(self, claims: Sequence[Claim], sources: Sequence[Hit]) -> list[SentenceCheck]:
+        def cited(claim: Claim) -> list[Hit]:
+            return [sources[n - 1] for n in claim.cites if 1 <= n <= len(sources)]
+
+        checks: list[SentenceCheck | None] = []
+        scored: list[int] = []
+        for claim in claims:
+            if claim.quoted and any(claim.text in h.abstract for h in cited(claim)):
+                # A verbatim quote of an abstract it cites is supported as it stands. It skips the
+                # scorer, which strips "[n]" from sentences and so would no longer find a quote that
+                # carries the abstract's own bracketed numbers ("… before [1][2][3].").
+                checks.append(_check(claim, 1.0, True, "", claim.text))
+            else:
+                scored.append(len(checks))
+                checks.append(None)
+        # the title counts as cited text too: sentences often name the paper by its title words
+        items = [(claims[i].text, [f"{h.title}.\n{h.abstract}" for h in cited(claims[i])]) for i in scored]
+        for i, result in zip(scored, self.scorer.check_many(items) if items else [], strict=True):
+            checks[i] = _check(
+                claims[i], round(result.score, 3), result.supported, result.reason, result.evidence
+            )
+        return [c for c in checks if c is not None]
+
+
+def _check(claim: Claim, support: float, supported: bool, reason: str, evidence: str) -> SentenceCheck:
+    return SentenceCheck(claim.text, list(claim.cites), support, supported, reason, evidence, claim.quoted)

@@ -1,19 +1,40 @@
-"""The public result types of ``rag.search`` and ``rag.ask``: plain dataclasses, JSON-ready."""
+"""The public result types of ``rag.search`` and ``rag.ask``, and the values the answering stages
+hand each other (``Claim``, ``Draft``): plain dataclasses. ``Answer``'s serialisations (dict, JSON,
+text, Markdown, HTML) live in one module, ``rag.answer_format``."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+#: Earlier turns of a chat: ``{"role": "user" | "assistant", "content": ...}`` messages, or
+#: (question, answer) pairs.
+History = Sequence[dict[str, str]] | Sequence[tuple[str, str]]
 
 
 @dataclass(frozen=True)
 class Filters:
-    """Restrict retrieval; applied inside both retrievers (not by dropping results afterwards)."""
+    """Restrict retrieval; applied inside both retrievers (not by dropping results afterwards).
+
+    A paper passes when it meets every condition given (rag/index/filtering.py normalises them):
+
+    - ``year_from``/``year_to``: inclusive bounds on the paper's year; a paper without a year never
+      passes a year condition.
+    - ``author``: whole name words, case- and accent-insensitive; every word of the filter must be
+      a word of the paper's author names ("smith" matches "John Smith", not "Smithson";
+      "van der berg" matches "Anna van der Berg"; "muller" matches "Müller"). The words may come
+      from different authors of one paper. A filter with no word in it asks for nothing.
+    - ``category``: one of the paper's categories, exactly but case-insensitively ("cs.cl" = "cs.CL").
+    - ``source``: one of the sources the paper was read from, case-insensitively ("arxiv", "hf_daily").
+
+    No match is an empty result, never an error, at any corpus size.
+    """
 
     year_from: int | None = None
     year_to: int | None = None
-    author: str | None = None  # case-insensitive substring of any author name
-    category: str | None = None  # exact category, e.g. "cs.CL"
+    author: str | None = None  # whole name words of the paper's authors, e.g. "lovelace", "van der berg"
+    category: str | None = None  # exact category, case-insensitive, e.g. "cs.CL"
     source: str | None = None  # e.g. "arxiv", "hf_daily"
 
     def is_empty(self) -> bool:
@@ -67,10 +88,13 @@ class SentenceCheck:
     supported: bool
     reason: str = ""  # why it is unsupported ("number 12% not in cited abstract", …)
     evidence: str = ""  # the cited abstract sentence that supports it best
+    quoted: bool = False  # a verbatim quote of an abstract: shown in quotation marks
 
 
 @dataclass
 class Answer:
+    """The result of ``rag.ask``: assembled once, by the engine, from the stages' outputs."""
+
     question: str
     text: str
     citations: dict[int, Citation]
@@ -82,8 +106,48 @@ class Answer:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     standalone_question: str | None = None  # the rewritten question, for follow-ups
+    intro: str = ""  # the line ``text`` starts with before the sentences, if any
 
-    def as_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["citations"] = [asdict(c) for c in self.citations.values()]
-        return data
+
+@dataclass(frozen=True)
+class Claim:
+    """One sentence of a draft answer and the source numbers it cites, before it is verified.
+
+    ``quoted`` marks a verbatim quote of an abstract (an extractive answer's sentence): it is shown
+    in quotation marks, and its own bracketed numbers belong to the quote, not to us."""
+
+    text: str
+    cites: tuple[int, ...]
+    quoted: bool = False
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What an answerer produced: its claims over ``sources`` (numbered 1..n as the claims cite
+    them), or a refusal with the reason. Nothing in it is checked yet."""
+
+    sources: list[Hit]
+    claims: list[Claim] = field(default_factory=list)
+    intro: str = ""  # a line before the claims ("From the indexed abstracts (quoted verbatim):")
+    text: str = ""  # the text to show when there are no claims (model output without a sentence)
+    refused: bool = False
+    refusal_reason: str = ""  # why, for a human ("the closest abstracts are only loosely related")
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+    @classmethod
+    def refusal(
+        cls,
+        sources: list[Hit],
+        reason: str = "",
+        *,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+    ) -> Draft:
+        return cls(
+            sources=sources,
+            refused=True,
+            refusal_reason=reason,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+        )

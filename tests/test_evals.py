@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 
 from evals.metrics import ndcg_at, percentile, recall_at, recall_uncapped, reciprocal_rank, retrieval_scores
 from evals.questions import load_questions
+from evals.records import ClassifierScores, EvalRun, SupportValidation, read_results, write_results
 from rag.errors import InputError
 from tests.conftest import REPO
 
@@ -47,7 +49,7 @@ def test_ndcg_binary_and_graded() -> None:
     expected = (1.0 + 2.0 / math.log2(3)) / (2.0 + 1.0 / math.log2(3))
     assert ndcg_at(["b", "a"], gains) == pytest.approx(expected)
     assert ndcg_at(["a", "b"], gains) == pytest.approx(1.0)
-    assert retrieval_scores(["x", "a"], {"a"})["mrr"] == pytest.approx(0.5)
+    assert retrieval_scores(["x", "a"], {"a"}).mrr == pytest.approx(0.5)
 
 
 def test_percentile() -> None:
@@ -58,7 +60,7 @@ def test_percentile() -> None:
 
 # --- a small run and its report ---------------------------------------------------
 @pytest.fixture(scope="module")
-def small_results(sample_engine: Any) -> dict[str, Any]:
+def small_results(sample_engine: Any) -> EvalRun:
     from evals.harness import run_eval
 
     questions = load_questions(SAMPLE_SET)
@@ -69,35 +71,45 @@ def small_results(sample_engine: Any) -> dict[str, Any]:
     return run_eval(sample_engine, picked, mode="extractive", k=5, progress=False)
 
 
-def test_run_eval_records_and_aggregates(small_results: dict[str, Any]) -> None:
-    assert small_results["meta"]["questions"] == 8
-    assert small_results["meta"]["missing_gold"] == []
-    record = small_results["questions"][0]
-    for key in (
-        "id",
-        "type",
-        "question",
-        "ranked",
-        "answer",
-        "refused",
-        "citations",
-        "sentences",
-        "latency_ms",
-        "metrics",
-        "retrieval",
-    ):
-        assert key in record
-    assert set(record["ranked"]) == {"bm25", "dense", "hybrid"}
-    agg = small_results["aggregates"]
-    assert set(agg["retrieval"]["overall"]) == {"bm25", "dense", "hybrid"}
-    assert set(agg["retrieval"]["by_type"]) == {"fact", "concept", "multi"}  # answerable only
-    assert agg["retrieval"]["overall"]["hybrid"]["n"] == 6
-    answers = agg["answers"]["overall"]
-    assert answers["refusal_accuracy"] == 1.0
-    assert answers["latency_p50_ms"] > 0
-    assert answers["prompt_tokens_sum"] is None  # extractive mode uses no model
-    unanswerable = [r for r in small_results["questions"] if r["type"] == "unanswerable"]
-    assert all(r["retrieval"] is None and r["refused"] for r in unanswerable)
+def test_run_eval_records_and_aggregates(small_results: EvalRun) -> None:
+    assert small_results.meta.questions == 8
+    assert small_results.meta.missing_gold == []
+    record = small_results.questions[0]
+    assert record.id and record.type and record.question and record.metrics
+    assert record.answer.citations and record.answer.sentences and not record.refused
+    assert record.latency_ms and record.latency_ms > 0 and record.retrieval is not None
+    assert set(record.ranked) == {"bm25", "dense", "hybrid"}
+    agg = small_results.aggregates
+    assert set(agg.retrieval.overall) == {"bm25", "dense", "hybrid"}
+    assert set(agg.retrieval.by_type) == {"fact", "concept", "multi"}  # answerable only
+    assert agg.retrieval.overall["hybrid"].n == 6
+    answers = agg.answers.overall
+    assert answers.refusal_accuracy == 1.0
+    assert answers.latency_p50_ms and answers.latency_p50_ms > 0
+    assert answers.prompt_tokens_sum is None  # extractive mode uses no model
+    unanswerable = [r for r in small_results.questions if r.type == "unanswerable"]
+    assert unanswerable and all(r.retrieval is None and r.refused for r in unanswerable)
+
+
+def test_results_json_round_trips(small_results: EvalRun, tmp_path: Path) -> None:
+    path = tmp_path / "results.json"
+    write_results(small_results, path)
+    data = json.loads(path.read_text())
+    first = data["questions"][0]
+    assert {"id", "type", "question", "ranked", "retrieval", "answer", "metrics"} <= first.keys()
+    assert {"text", "refused", "citations", "sentences", "latency_ms"} <= first["answer"].keys()
+    assert "abstract" not in first["answer"]["sources"][0]  # ids and titles, not the texts
+    assert data["aggregates"]["retrieval"]["overall"]["hybrid"]["recall@5"] == pytest.approx(
+        small_results.aggregates.retrieval.overall["hybrid"].recall_at_5
+    )
+    again = read_results(path)
+    assert again.aggregates == small_results.aggregates
+    assert again.meta == small_results.meta
+    assert [q.metrics for q in again.questions] == [q.metrics for q in small_results.questions]
+    assert [q.answer.text for q in again.questions] == [q.answer.text for q in small_results.questions]
+    assert [q.answer.sentences for q in again.questions] == [
+        q.answer.sentences for q in small_results.questions
+    ]
 
 
 def test_answer_metrics_by_hand() -> None:
@@ -125,22 +137,22 @@ def test_answer_metrics_by_hand() -> None:
         ],
     )
     m = answer_metrics(q, answer)
-    assert m["fact_coverage"] == 0.5
-    assert m["citation_precision"] == 0.5  # [1] gold and supported; [2] neither
-    assert m["citation_recall"] == pytest.approx(1 / 3)
-    assert m["unsupported_rate"] == pytest.approx(2 / 3)
+    assert m.fact_coverage == 0.5
+    assert m.citation_precision == 0.5  # [1] gold and supported; [2] neither
+    assert m.citation_recall == pytest.approx(1 / 3)
+    assert m.unsupported_rate == pytest.approx(2 / 3)
 
 
-def test_write_report_files(small_results: dict[str, Any], tmp_path: Path) -> None:
+def test_write_report_files(small_results: EvalRun, tmp_path: Path) -> None:
     from evals.report import write_report
 
-    results = dict(
+    results = dataclasses.replace(
         small_results,
-        support_validation={
-            "threshold": 0.5,
-            "overall": {"n": 4, "precision": 1.0, "recall": 0.5, "f1": 0.667, "accuracy": 0.75},
-            "per_kind": {"verbatim": {"n": 2, "precision": 1.0, "recall": 1.0, "f1": 1.0, "accuracy": 1.0}},
-        },
+        support_validation=SupportValidation(
+            threshold=0.5,
+            overall=ClassifierScores(n=4, precision=1.0, recall=0.5, f1=0.667, accuracy=0.75),
+            per_kind={"verbatim": ClassifierScores(n=2, precision=1.0, recall=1.0, f1=1.0, accuracy=1.0)},
+        ),
     )
     paths = write_report(results, tmp_path / "out")
     for name in ("results.json", "report.md", "retrieval.png", "answers_by_type.png"):
@@ -155,30 +167,34 @@ def test_write_report_files(small_results: dict[str, Any], tmp_path: Path) -> No
     assert "kind: verbatim" in report and "Support-scorer validation" in report
 
 
-def test_compare_marks_regressions(small_results: dict[str, Any], tmp_path: Path) -> None:
+def test_compare_marks_regressions(small_results: EvalRun, tmp_path: Path) -> None:
     from evals.report import compare
 
     old = tmp_path / "old.json"
-    old.write_text(json.dumps(small_results))
+    write_results(small_results, old)
     assert "no regressions" in compare(old, small_results)
 
     worse = copy.deepcopy(small_results)
-    hybrid = worse["aggregates"]["retrieval"]["overall"]["hybrid"]
-    hybrid["recall@5"] -= 0.05
-    overall = worse["aggregates"]["answers"]["overall"]
-    overall["latency_p95_ms"] *= 1.5
-    overall["unsupported_rate"] = (overall["unsupported_rate"] or 0.0) + 0.2
+    worse.aggregates.retrieval.overall["hybrid"].recall_at_5 -= 0.05
+    overall = worse.aggregates.answers.overall
+    assert overall.latency_p95_ms is not None
+    overall.latency_p95_ms *= 1.5
+    overall.unsupported_rate = (overall.unsupported_rate or 0.0) + 0.2
     text = compare(old, worse)
     lines = {line.split(" | ")[0].strip("| "): line for line in text.splitlines() if line.startswith("|")}
     assert "REGRESSION" in lines["retrieval.overall.hybrid.recall@5"]
-    assert "REGRESSION" in lines["answers.overall.latency_p95_ms"]
     assert "REGRESSION" in lines["answers.overall.unsupported_rate"]
     assert "REGRESSION" not in lines["retrieval.overall.dense.recall@5"]
-    assert "3 regression(s)" in text
+    # latency is shown but never gates: timings on a shared machine are noise (bench/ measures speed)
+    assert "REGRESSION" not in lines["answers.overall.latency_p95_ms"]
+    assert "+" in lines["answers.overall.latency_p95_ms"]
+    assert "2 regression(s)" in text
 
-    better = copy.deepcopy(small_results)
-    better["aggregates"]["answers"]["overall"]["latency_p95_ms"] *= 1.1  # within 20%
-    assert "no regressions" in compare(old, better)
+    earlier = tmp_path / "earlier.json"  # a results.json of an earlier version: only its aggregates count
+    earlier.write_text(
+        json.dumps({"meta": {}, "aggregates": small_results.aggregates.to_dict(), "questions": [{}]})
+    )
+    assert "no regressions" in compare(earlier, small_results)
 
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")

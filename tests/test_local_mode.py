@@ -148,7 +148,9 @@ def test_token_counts_are_exact_and_prompt_building_stays_fast(local_llm: LocalL
     timings = []
     for _ in range(2):
         started = time.perf_counter()
-        messages, used = prompt.build_messages(CLOUDFORMER, hits, local_llm.count_tokens, 2048, 350)
+        messages, used = prompt.build_messages(
+            CLOUDFORMER, hits, local_llm.count_tokens, 2048, 350, sample_engine.settings.answer
+        )
         timings.append(time.perf_counter() - started)
     cold, warm = timings
     print(f"build_messages with the local tokenizer: cold {cold * 1000:.0f} ms, warm {warm * 1000:.1f} ms")

@@ -200,9 +200,10 @@ def test_batch_ask_and_search_write_one_line_per_question(sample_settings, tmp_p
     )
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["id"] for r in rows] == ["a", "b"]
-    keys = {"id", "question", "answer", "citations", "sources", "sentences", "refused", "mode", "latency_ms"}
-    assert keys <= rows[0].keys()
-    assert "7.8%" in rows[0]["answer"] and not rows[0]["refused"]
+    keys = {"id", "question", "text", "citations", "sources", "sentences", "refused", "mode", "latency_ms"}
+    assert keys <= rows[0].keys()  # an Answer's JSON shape (rag/answer_format.py), sources without abstracts
+    assert "7.8%" in rows[0]["text"] and not rows[0]["refused"]
+    assert "abstract" not in rows[0]["sources"][0]
     assert rows[0]["citations"][0]["title"].startswith("CloudFormer")
     assert {"text", "cites", "supported", "support"} <= rows[0]["sentences"][0].keys()
     assert rows[1]["refused"]

@@ -300,9 +300,10 @@ def _answer(**kwargs: Any) -> Any:
 
 
 def test_render_marks_unsupported_sentences_and_links_citations() -> None:
+    from rag import answer_format
     from ui import render
 
-    html = render.answer_html(_answer())
+    html = answer_format.to_html(_answer())
     assert 'reaches 7.8% MAE <sup>[<a href="#source-1" class="cite"' in html  # the link comes from cites
     assert "title='Unsupported: &#x27;Mars&#x27; not in cited abstract'" in html
     assert "⚠ 1 of 2 sentences" in html
@@ -311,19 +312,20 @@ def test_render_marks_unsupported_sentences_and_links_citations() -> None:
     assert cards.index("id='source-1'") < cards.index("id='source-2'")  # cited first
     assert "<mark>It reaches 7.8% MAE on our data.</mark>" in cards
     assert "Other &lt;paper&gt;" in cards  # titles are escaped
-    md = render.answer_markdown(_answer())
+    md = answer_format.to_markdown(_answer())
     assert md.startswith("CloudFormer reaches 7.8% MAE [1]. It runs on Mars [1].")
     assert "⚠ *(unsupported: 'Mars' not in cited abstract)*" in md
     assert "[1] CloudFormer: a model (2025) <https://example.org/p1>" in md
 
 
 def test_render_refusal_lists_the_closest_papers() -> None:
+    from rag import answer_format
     from ui import render
 
     refused = _answer(
         text="I can't answer that from the indexed abstracts.", citations={}, sentences=[], refused=True
     )
-    html = render.answer_html(refused)
+    html = answer_format.to_html(refused)
     assert "<a href='#source-1'>CloudFormer: a model</a>" in html and "Other &lt;paper&gt;" in html
     assert "Closest papers" in render.sources_html(refused)
-    assert "**Closest papers:**" in render.answer_markdown(refused)
+    assert "**Closest papers:**" in answer_format.to_markdown(refused)

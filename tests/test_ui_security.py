@@ -115,7 +115,7 @@ def assert_safe_markdown(md: str) -> str:
 
 # --- pure rendering --------------------------------------------------------------------------
 def test_markdown_escape_and_safe_url() -> None:
-    from ui.render import html_text, markdown_escape, safe_url
+    from rag.escape import html_text, markdown_escape, safe_url
 
     for hostile in ("[click](javascript:alert(1))", "![x](http://evil/x.png)", "<script>alert(1)</script>"):
         assert_safe_markdown(f"Text {markdown_escape(hostile)} end.\n\n1. {markdown_escape(hostile)}\n")
@@ -136,21 +136,20 @@ def test_markdown_escape_and_safe_url() -> None:
 
 def test_citation_markers_inside_a_quote_are_not_citations(hostile_home: Path) -> None:
     """The real engine over the hostile index: the quote keeps its "[1][2][3]"; only cites link."""
+    from rag import answer_format
     from rag.engine import Engine
     from rag.settings import Settings
-    from ui import render
-    from ui.cli import render_answer
 
     answer = Engine(Settings(home=hostile_home)).ask(QUOKKA, mode="extractive")
     assert not answer.refused and len(answer.sentences) == 4
     quote = next(s for s in answer.sentences if s.text.endswith("[1][2][3]."))
     assert quote.cites == [1] and quote.supported  # verbatim: the support check still matches it
     assert "rovers [1][2][3].” [1]" in answer.text  # Answer.text: quotes in quotation marks, then ours
-    html = render.answer_html(answer)
+    html = answer_format.to_html(answer)
     assert html.count('class="cite"') == 4  # one link per sentence, from cites
     assert 'rovers &#91;1&#93;&#91;2&#93;&#91;3&#93;.”</span> <sup>[<a href="#source-1"' in html
-    assert "rovers [1][2][3].” [1]" in render_answer(answer)
-    assert "document.cookie" not in render_answer(answer)  # the javascript: URL is not printed
+    assert "rovers [1][2][3].” [1]" in answer_format.to_text(answer)
+    assert "document.cookie" not in answer_format.to_text(answer)  # the javascript: URL is not printed
 
 
 # --- the browser -----------------------------------------------------------------------------

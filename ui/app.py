@@ -17,7 +17,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rag import answer_format
 from rag.errors import AskpapersError, ConfigError
+from rag.escape import html_text, markdown_escape
+from rag.modes import REGISTRY
+from rag.modes import available_modes as checked_modes
 from rag.types import Answer, Filters
 from ui import access, render
 
@@ -41,19 +45,12 @@ FONTS = [
     "sans-serif",
 ]
 MONO = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]  # no web fonts: works offline
-MODE_LABELS = {
-    "extractive": "extractive (quotes, no model)",
-    "openai": "openai (OpenAI-compatible endpoint)",
-    "local": "local (SmolLM2 via llama.cpp)",
-}
 
 
 def available_modes(settings: Settings) -> dict[str, str]:
     """Each answer mode → '' when its health check passed here, else why not (rag/modes.py): the
     page offers only modes that really answered, so a broken one can't hang or kill a question."""
-    from rag.modes import available_modes as checked
-
-    return checked(settings)
+    return checked_modes(settings)
 
 
 def corpus_facts(engine: Engine, max_examples: int = 4) -> tuple[list[str], list[str]]:
@@ -82,9 +79,9 @@ def status_line(settings: Settings, mode: str) -> str:
     try:
         stats = index_stats(settings)
     except Exception as exc:  # the status line must never take the page down
-        return f"Index unavailable: {render.markdown_escape(exc)}"
+        return f"Index unavailable: {markdown_escape(exc)}"
     sources = ", ".join(  # source names come from file suffixes: data, escaped
-        f"{render.markdown_escape(k)} {v}"
+        f"{markdown_escape(k)} {v}"
         for k, v in dict(stats.get("sources") or {}).items()  # type: ignore[call-overload]
     )
     papers = f"**{stats['papers']}** papers" + (f" ({sources})" if sources else "")
@@ -134,7 +131,7 @@ def _export(answers: list[Answer]) -> str:
         prefix=f"askpapers-{time.strftime('%Y%m%d-%H%M%S')}-", suffix=".md", dir=folder
     )
     with open(handle, "w", encoding="utf-8") as out:
-        out.write(render.conversation_markdown(answers))
+        out.write(answer_format.conversation_markdown(answers))
     return name
 
 
@@ -155,8 +152,8 @@ def build_app(engine: Engine) -> gr.Blocks:
     limiter = access.ClientLimiter(server.max_concurrent_per_client)  # shared, thread-safe
     default_k = min(settings.retrieval.k, server.max_k)
     modes = available_modes(settings)
-    usable = [m for m, why in modes.items() if not why]
-    default_mode = settings.answer_mode if settings.answer_mode in usable else "extractive"
+    usable = [m for m, why in modes.items() if not why]  # registry order: the first needs nothing
+    default_mode = settings.answer_mode if settings.answer_mode in usable else usable[0]
     missing = "; ".join(f"{m}: {why}" for m, why in modes.items() if why)
     examples, categories = corpus_facts(engine)
 
@@ -166,7 +163,7 @@ def build_app(engine: Engine) -> gr.Blocks:
             with limiter.slot(access.client_key(request)):
                 question = access.check_question(question, server)
                 n = access.check_k(default_k if k is None else k, server)
-                return render.answer_markdown(engine.ask(question, k=n, mode=default_mode))
+                return answer_format.to_markdown(engine.ask(question, k=n, mode=default_mode))
         except Exception as exc:
             raise gr.Error(_failure(exc)) from None
 
@@ -190,7 +187,7 @@ def build_app(engine: Engine) -> gr.Blocks:
         shown = question if len(question) <= server.max_question_chars else question[:200] + "…"
         chat = [
             *chat[max(0, len(chat) - keep) :],
-            {"role": "user", "content": render.html_text(shown)},
+            {"role": "user", "content": html_text(shown)},
             {"role": "assistant", "content": "Searching the abstracts… ▍"},
         ]
         hidden = gr.update(value="", visible=False)
@@ -214,7 +211,7 @@ def build_app(engine: Engine) -> gr.Blocks:
                         yield gr.skip(), chat, gr.skip(), gr.skip(), gr.skip(), gr.skip()
                     else:
                         answers = [*answers, item][-server.max_history_turns :]
-                        chat[-1] = {"role": "assistant", "content": render.answer_html(item)}
+                        chat[-1] = {"role": "assistant", "content": answer_format.to_html(item)}
                         yield (
                             gr.skip(),
                             chat,
@@ -225,7 +222,7 @@ def build_app(engine: Engine) -> gr.Blocks:
                         )
         except Exception as exc:  # every failure ends the spinner with a message, never a stuck bubble
             message = _failure(exc)
-            failed = f"<span class='failed'>⚠ No answer: {render.html_text(message)}</span>"
+            failed = f"<span class='failed'>⚠ No answer: {html_text(message)}</span>"
             chat[-1] = {"role": "assistant", "content": failed}
             yield (
                 question,
@@ -290,7 +287,7 @@ def build_app(engine: Engine) -> gr.Blocks:
                     with gr.Row():
                         k = gr.Slider(1, server.max_k, value=default_k, step=1, label="Sources (k)")
                         mode = gr.Radio(
-                            [(MODE_LABELS[m], m) for m in usable],
+                            [(REGISTRY[m].label, m) for m in usable],
                             value=default_mode,
                             label="Answer mode",
                             info=f"Unavailable — {missing}" if missing else None,
@@ -299,7 +296,7 @@ def build_app(engine: Engine) -> gr.Blocks:
                     with gr.Row():
                         year_from = gr.Textbox(label="Year from", placeholder="any", elem_id="year-from")
                         year_to = gr.Textbox(label="Year to", placeholder="any", elem_id="year-to")
-                        author = gr.Textbox(label="Author contains", placeholder="e.g. Vaswani")
+                        author = gr.Textbox(label="Author (name words)", placeholder="e.g. Vaswani")
                         category = gr.Dropdown(
                             [("any", ""), *categories], value="", label="Category", allow_custom_value=True
                         )

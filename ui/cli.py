@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rag import answer_format, engine_for
 from rag.errors import AskpapersError, ConfigError
+from rag.escape import plain, safe_url
+from rag.modes import MODES, get_mode, mode_help, require_mode
 
 if TYPE_CHECKING:
     from rag.settings import Settings
@@ -143,79 +145,6 @@ def _read_jsonl(path: str, key: str) -> list[dict[str, Any]]:
     return rows
 
 
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def plain(text: object) -> str:
-    """Record text for a terminal: without control characters, so an abstract can't send escape
-    sequences."""
-    return _CONTROLS.sub("", str(text))
-
-
-def render_answer(answer: Any) -> str:
-    """Human output: the answer, unsupported sentences marked, then numbered references.
-
-    Citation markers come from each sentence's ``cites`` (a quote's own "[1][2][3]" stays inside
-    its quotation marks); record text is printed without control characters, so an abstract can't
-    send escape sequences to the terminal; only http(s) URLs are shown."""
-    from rag.citations import safe_url, sentence_text
-    from rag.extractive import INTRO
-
-    lines: list[str] = []
-    if answer.refused:
-        lines.append(plain(answer.text))
-        lines.append("\nClosest papers:")
-        for i, hit in enumerate(answer.sources, start=1):
-            url = safe_url(hit.url) or ""
-            lines.append(f"  {i}. {plain(hit.title)} ({hit.year or 'n.d.'}) {url}".rstrip())
-        return "\n".join(lines)
-    quoted = answer.mode == "extractive"
-    if quoted:
-        lines.append(INTRO)
-    for sentence in answer.sentences:
-        mark = (
-            ""
-            if sentence.supported
-            else f"  ⚠ unsupported: {plain(sentence.reason) or 'not backed by its citation'}"
-        )
-        lines.append(f"{plain(sentence_text(sentence.text, sentence.cites, quoted=quoted))}{mark}")
-    if not answer.sentences:
-        lines.append(plain(answer.text))
-    lines.append("\nReferences:")
-    for n, cite in sorted(answer.citations.items()):
-        url = safe_url(cite.url) or ""
-        lines.append(f"  [{n}] {plain(cite.title)} ({cite.year or 'n.d.'}) {url}".rstrip())
-    flagged = sum(not s.supported for s in answer.sentences)
-    if flagged:
-        lines.append(
-            f"\n{flagged} of {len(answer.sentences)} sentences are not supported by the abstracts they cite."
-        )
-    return "\n".join(lines)
-
-
-def _answer_line(row_id: object, answer: Any) -> dict[str, Any]:
-    return {
-        "id": row_id,
-        "question": answer.question,
-        "answer": answer.text,
-        "citations": [
-            {"n": c.n, "paper_id": c.paper_id, "title": c.title} for c in answer.citations.values()
-        ],
-        "sources": [
-            {"paper_id": h.paper_id, "title": h.title, "score": round(h.score, 6)} for h in answer.sources
-        ],
-        "sentences": [
-            {"text": s.text, "cites": s.cites, "supported": s.supported, "support": s.support}
-            for s in answer.sentences
-        ],
-        "refused": answer.refused,
-        "mode": answer.mode,
-        "latency_ms": round(answer.timings.get("total_ms", 0.0), 1),
-        "prompt_tokens": answer.prompt_tokens,
-        "completion_tokens": answer.completion_tokens,
-    }
-
-
 def _run_batch(args: argparse.Namespace, key: str, answer: Callable[[dict[str, Any]], dict[str, Any]]) -> int:
     """One JSON line out per JSON line in (``--batch FILE --out FILE``), flushed as it goes."""
     if not args.out:
@@ -231,44 +160,39 @@ def _run_batch(args: argparse.Namespace, key: str, answer: Callable[[dict[str, A
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from rag import engine_for
-    from rag.modes import require_mode
-
     engine = engine_for(load_settings(args))
-    mode = args.mode or engine.settings.answer_mode
-    require_mode(engine.settings, mode)  # a clear reason now, not a failure mid-answer
+    mode = get_mode(args.mode or engine.settings.answer_mode)
+    require_mode(engine.settings, mode.name)  # a clear reason now, not a failure mid-answer
     filters = _filters_from(args)
-    if args.batch:
+
+    def ask(question: str) -> Any:
+        return engine.ask(question, k=args.k, mode=mode.name, filters=filters)
+
+    if args.batch:  # one line per question: the answer's JSON shape, sources without their abstracts
         return _run_batch(
             args,
             "question",
-            lambda row: _answer_line(
-                row["id"], engine.ask(row["text"], k=args.k, mode=args.mode, filters=filters)
-            ),
+            lambda row: {"id": row["id"], **answer_format.to_dict(ask(row["text"]), texts=False)},
         )
     if not args.question:
         raise ConfigError("give a question, or --batch FILE --out FILE")
     if args.json:
-        print(json.dumps(engine.ask(args.question, k=args.k, mode=args.mode, filters=filters).as_json()))
+        print(answer_format.to_json(ask(args.question)))
         return 0
     answer: Any = None
-    streamed = False
-    for item in engine.ask_stream(args.question, k=args.k, mode=args.mode, filters=filters):
+    for item in engine.ask_stream(args.question, k=args.k, mode=mode.name, filters=filters):
         if isinstance(item, str):
-            if mode != "extractive":
+            if mode.streams:
                 print(item, end="", flush=True, file=sys.stderr)  # live text; the checked answer follows
-                streamed = True
         else:
             answer = item
-    if streamed:
+    if mode.streams:
         print("\n", file=sys.stderr)
-    print(render_answer(answer))
+    print(answer_format.to_text(answer))
     return 0
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from rag import engine_for
-
     engine = engine_for(load_settings(args))
     filters = _filters_from(args)
     if args.batch:
@@ -290,8 +214,6 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(json.dumps([h.as_json() for h in hits]))
         return 0
     for i, hit in enumerate(hits, start=1):
-        from rag.citations import safe_url
-
         where = safe_url(hit.url) or hit.paper_id
         print(plain(f"{i:>2}. {hit.title} ({hit.year or 'n.d.'})  score {hit.score:.4f}  {where}"))
         print(plain(f"    {hit.chunk.split(chr(10), 1)[-1][:200]}…"))
@@ -314,7 +236,11 @@ def _bar(total: int, unit: str) -> Any:
 def _add_filter_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--year-from", type=int, metavar="Y", help="only papers from year Y on")
     p.add_argument("--year-to", type=int, metavar="Y", help="only papers up to year Y")
-    p.add_argument("--author", metavar="A", help="only papers with an author name containing A")
+    p.add_argument(
+        "--author",
+        metavar="A",
+        help="only papers with authors named A (whole name words, any case or accents)",
+    )
     p.add_argument("--category", metavar="C", help="only papers in category C (e.g. cs.CL)")
     p.add_argument(
         "--source", metavar="S", help="only papers from source S (hf_daily, arxiv, beir, csv, jsonl)"
@@ -352,11 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", parents=[common], help="answer a question with cited, checked sentences")
     p.add_argument("question", nargs="?", help="the question (or use --batch)")
     p.add_argument("--k", type=int, default=5, help="papers shown to the answerer (default 5)")
-    p.add_argument(
-        "--mode",
-        choices=["extractive", "openai", "local"],
-        help="answer mode (default: openai when OPENAI_BASE_URL/OPENAI_API_KEY is set, else extractive)",
-    )
+    p.add_argument("--mode", choices=MODES, help=mode_help())  # from the registry, rag/modes.py
     _add_filter_args(p)
     p.add_argument("--json", action="store_true", help="print the whole Answer as JSON")
     p.add_argument(

@@ -8,18 +8,30 @@ listed in ``pending``, vectors of replaced or removed chunks in ``garbage``, so 
 stops an ingest, the next one deletes exactly the vectors nobody lists (``orphans``).
 
 Only the ingest (one writer, under the ingest lock) opens it for writing; readers open it
-read-only, so a query process never writes to the index directory.
+read-only, so a query process never writes to the index directory. What SQLite raises becomes
+an error that says what to do (a full disk, no permission, a damaged file) inside each method,
+so callers never see ``sqlite3``.
+
+:class:`Manifest` (rag/index/interfaces.py) is the interface everyone else uses; this module
+holds its SQLite implementation, rag/index/memory.py an in-memory one.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 from rag.errors import IndexDamagedError, IndexMissingError, IndexWriteError
+from rag.index.filtering import FilterFields
+from rag.index.interfaces import Manifest as Manifest  # the interface, importable beside its implementation
 from rag.records import Chunk, Paper
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def damaged(path: Path, exc: sqlite3.Error) -> IndexDamagedError | IndexWriteError:
@@ -49,11 +61,8 @@ CREATE TABLE IF NOT EXISTS paper (
     data TEXT NOT NULL,
     content_hash TEXT NOT NULL,
     n_chunks INTEGER NOT NULL,
-    -- copies of fields that retrieval filters on (lower-cased; lists joined with '; ' / spaces)
-    year INTEGER,
-    authors TEXT NOT NULL DEFAULT '',
-    categories TEXT NOT NULL DEFAULT '',
-    source TEXT NOT NULL DEFAULT ''
+    -- the paper's normalised filter fields as JSON (rag/index/filtering.py), for lexical builds
+    filters TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS paper_norm_title ON paper (norm_title);
 CREATE TABLE IF NOT EXISTS chunk (
@@ -70,7 +79,34 @@ CREATE TABLE IF NOT EXISTS garbage (chunk_id TEXT PRIMARY KEY);
 """
 
 
-class Manifest:
+def _translated(method: F) -> F:
+    """Run ``method`` with SQLite's errors turned into ours (an IntegrityError is a bug of ours: kept)."""
+
+    def translate(self: SQLiteManifest, exc: sqlite3.DatabaseError) -> Exception:
+        return exc if isinstance(exc, sqlite3.IntegrityError) else damaged(self.path, exc)
+
+    if inspect.isgeneratorfunction(method):
+
+        @functools.wraps(method)
+        def rows(self: SQLiteManifest, *args: Any, **kwargs: Any) -> Iterator[Any]:
+            try:
+                yield from method(self, *args, **kwargs)
+            except sqlite3.DatabaseError as exc:
+                raise translate(self, exc) from None
+
+        return cast(F, rows)
+
+    @functools.wraps(method)
+    def call(self: SQLiteManifest, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            raise translate(self, exc) from None
+
+    return cast(F, call)
+
+
+class SQLiteManifest:
     """SQLite file ``manifest.sqlite`` in the index directory (WAL mode: readers never block the writer)."""
 
     def __init__(self, path: Path, *, readonly: bool = False) -> None:
@@ -91,13 +127,16 @@ class Manifest:
             raise damaged(path, exc) from None
 
     # --- reading --------------------------------------------------------
+    @_translated
     def hashes(self) -> dict[str, str]:
         return dict(self._db.execute("SELECT id, content_hash FROM paper"))
 
+    @_translated
     def id_for_title(self, norm_title: str) -> str | None:
         row = self._db.execute("SELECT id FROM paper WHERE norm_title = ?", (norm_title,)).fetchone()
         return row[0] if row else None
 
+    @_translated
     def chunk_ids(self, paper_ids: Iterable[str]) -> list[str]:
         ids = list(paper_ids)
         out: list[str] = []
@@ -107,6 +146,7 @@ class Manifest:
             out += [r[0] for r in self._db.execute(f"SELECT id FROM chunk WHERE paper_id IN ({marks})", part)]
         return out
 
+    @_translated
     def papers(self, ids: Sequence[str] | None = None) -> Iterator[Paper]:
         if ids is None:
             rows = self._db.execute("SELECT data FROM paper ORDER BY rowid")
@@ -124,6 +164,7 @@ class Manifest:
                 if pid in found:
                     yield Paper(**json.loads(found[pid]))
 
+    @_translated
     def chunk_texts(self, chunk_ids: Sequence[str]) -> dict[str, str]:
         out: dict[str, str] = {}
         for start in range(0, len(chunk_ids), 500):
@@ -132,6 +173,7 @@ class Manifest:
             out.update(self._db.execute(f"SELECT id, text FROM chunk WHERE id IN ({marks})", part))
         return out
 
+    @_translated
     def listed_chunks(self, chunk_ids: Sequence[str]) -> set[str]:
         """Which of these chunk ids committed papers list (vectors of other ids don't count)."""
         out: set[str] = set()
@@ -141,6 +183,7 @@ class Manifest:
             out.update(r[0] for r in self._db.execute(f"SELECT id FROM chunk WHERE id IN ({marks})", part))
         return out
 
+    @_translated
     def orphans(self) -> list[str]:
         """Chunk ids that may be in Chroma without a committed paper listing them."""
         rows = self._db.execute(
@@ -149,15 +192,30 @@ class Manifest:
         )
         return [r[0] for r in rows]
 
+    @_translated
     def chunks(self) -> Iterator[Chunk]:
         for row in self._db.execute("SELECT id, paper_id, idx, text FROM chunk ORDER BY paper_id, idx"):
             yield Chunk(*row)
 
+    @_translated
+    def lexical_rows(self) -> Iterator[tuple[Chunk, FilterFields]]:
+        fields: dict[str, FilterFields] = {}  # rows come grouped by paper: one parse per paper
+        rows = self._db.execute(
+            "SELECT c.id, c.paper_id, c.idx, c.text, p.filters FROM chunk c JOIN paper p ON p.id = c.paper_id "
+            "ORDER BY c.paper_id, c.idx"
+        )
+        for cid, pid, idx, text, filters in rows:
+            if pid not in fields:
+                fields = {pid: FilterFields.from_json(filters)}
+            yield Chunk(cid, pid, idx, text), fields[pid]
+
+    @_translated
     def counts(self) -> tuple[int, int]:
         papers = self._db.execute("SELECT count(*) FROM paper").fetchone()[0]
         chunks = self._db.execute("SELECT count(*) FROM chunk").fetchone()[0]
         return int(papers), int(chunks)
 
+    @_translated
     def sources(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for (data,) in self._db.execute("SELECT data FROM paper"):
@@ -165,46 +223,19 @@ class Manifest:
                 counts[source] = counts.get(source, 0) + 1
         return dict(sorted(counts.items()))
 
-    def filter_ids(
-        self,
-        *,
-        year_from: int | None = None,
-        year_to: int | None = None,
-        author: str | None = None,
-        category: str | None = None,
-        source: str | None = None,
-    ) -> set[str]:
-        """Ids of the papers that pass every given filter (an indexed SQL query, not a scan in Python)."""
-        where: list[str] = []
-        args: list[object] = []
-        if year_from is not None:
-            where.append("year >= ?")
-            args.append(year_from)
-        if year_to is not None:
-            where.append("year <= ?")
-            args.append(year_to)
-        if author:
-            where.append("instr(authors, ?) > 0")
-            args.append(author.lower())
-        if category:
-            where.append("instr(categories, ?) > 0")
-            args.append(f" {category.lower()} ")
-        if source:
-            where.append("instr(source, ?) > 0")
-            args.append(f",{source.lower()},")
-        sql = "SELECT id FROM paper" + (" WHERE " + " AND ".join(where) if where else "")
-        return {row[0] for row in self._db.execute(sql, args)}
-
+    @_translated
     def get_meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
     # --- writing (each call is one transaction) -------------------------
+    @_translated
     def mark_pending(self, chunk_ids: Iterable[str]) -> None:
         """Record vectors about to be written, before they are: an interrupted batch leaves a trace."""
         with self._db:
             self._db.executemany("INSERT OR IGNORE INTO pending VALUES (?)", [(c,) for c in chunk_ids])
 
+    @_translated
     def forget_orphans(self, chunk_ids: Iterable[str]) -> None:
         """These vectors are gone from Chroma now."""
         ids = [(c,) for c in chunk_ids]
@@ -212,6 +243,7 @@ class Manifest:
             self._db.executemany("DELETE FROM pending WHERE chunk_id = ?", ids)
             self._db.executemany("DELETE FROM garbage WHERE chunk_id = ?", ids)
 
+    @_translated
     def commit_papers(self, papers: Sequence[Paper], chunks: Sequence[Chunk]) -> list[str]:
         """Make these papers (and exactly these chunks) the indexed version; returns the chunk ids
         they replace, now listed as garbage until their vectors are deleted."""
@@ -229,8 +261,7 @@ class Manifest:
             self._db.executemany("DELETE FROM garbage WHERE chunk_id = ?", [(c,) for c in new_ids])
             self._delete(ids)
             self._db.executemany(
-                "INSERT INTO paper (id, norm_title, data, content_hash, n_chunks, year, authors, categories, source)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO paper (id, norm_title, data, content_hash, n_chunks, filters) VALUES (?, ?, ?, ?, ?, ?)",
                 [
                     (
                         p.id,
@@ -238,10 +269,7 @@ class Manifest:
                         json.dumps(asdict(p)),
                         p.content_hash(),
                         by_paper.get(p.id, 0),
-                        p.year,
-                        "; ".join(p.authors).lower(),
-                        " " + " ".join(p.categories).lower() + " ",
-                        "," + p.source.lower() + ",",
+                        FilterFields.of(p).to_json(),
                     )
                     for p in papers
                 ],
@@ -253,6 +281,7 @@ class Manifest:
             self._bump()
         return replaced
 
+    @_translated
     def remove_papers(self, ids: Sequence[str]) -> list[str]:
         """Remove papers; returns their chunk ids, listed as garbage until their vectors are deleted."""
         with self._db:
@@ -262,13 +291,14 @@ class Manifest:
             self._bump()
         return gone
 
+    @_translated
     def set_meta(self, key: str, value: str) -> None:
         with self._db:
             self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
     @property
     def version(self) -> int:
-        return int(self.get_meta("version") or 0)
+        return int(self.get_meta("version") or 0)  # (get_meta translates SQLite's errors)
 
     def _bump(self) -> None:
         self._db.execute(

@@ -1,4 +1,4 @@
-"""The index for one settings shape: manifest + vector store + BM25, kept in step.
+"""The index for one settings shape: manifest + vector store + lexical index, kept in step.
 
 Two ways to open it. ``open`` is for the one writer (the ingest, under its lock): it may
 create the index, write vectors and the manifest, and build BM25. ``open_reader`` is for
@@ -12,6 +12,10 @@ the replaced chunk ids as garbage) → delete the garbage vectors. Whatever stop
 sequence, readers only ever see listed chunks, and the writer's next run deletes every
 vector nobody lists before it starts (``clean_orphans``). Opening is cheap: the embedder
 and Chroma are created on first use, so ``askpapers stats`` never imports torch.
+
+The three parts are interfaces (rag/index/interfaces.py): ``open``/``open_reader`` give the real
+ones (SQLite, Chroma through its owner, BM25 builds on disk), ``in_memory`` the in-memory ones, and
+the constructor takes any (an engine test runs on fakes in milliseconds).
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ import errno
 import json
 import shutil
 import sqlite3
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,13 +33,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.errors import EndpointError, IndexMissingError, IndexWriteError
-from rag.index.lexical import BM25Index, published, version_of
-from rag.index.manifest import Manifest, damaged
+from rag.index.interfaces import LexicalBuilds, LexicalIndex, Manifest, VectorStore
+from rag.index.lexical import BM25Builds
+from rag.index.manifest import SQLiteManifest, damaged
+from rag.index.memory import MemoryLexicalBuilds, MemoryManifest, MemoryVectorStore
+from rag.index.vectors import ChromaStore
 from rag.records import Chunk, Paper
 
 if TYPE_CHECKING:
     from rag.embedders import Embedder
-    from rag.index.vectors import ChromaStore, Metadata
     from rag.settings import Settings
 
 #: Below this much free space a failed write is reported as a full disk (Chroma's own errors don't say).
@@ -52,20 +57,6 @@ class EmbeddedBatch:
     vectors: list[list[float]]
 
 
-def chunk_metadata(paper: Paper, chunk: Chunk) -> Metadata:
-    """Flat metadata per chunk (Chroma takes no lists): lists are joined with '; ' or spaces."""
-    return {
-        "paper_id": paper.id,
-        "title": paper.title,
-        "year": paper.year if paper.year is not None else -1,
-        "authors": "; ".join(paper.authors),
-        "categories": " ".join(paper.categories),
-        "url": paper.url or "",
-        "source": paper.source,
-        "chunk_index": chunk.idx,
-    }
-
-
 def _free_bytes(path: Path) -> int | None:
     for candidate in (path, *path.parents):
         if candidate.exists():
@@ -75,14 +66,24 @@ def _free_bytes(path: Path) -> int | None:
 
 class IndexStore:
     def __init__(
-        self, settings: Settings, manifest: Manifest, embedder: Embedder | None = None, *, writer: bool
+        self,
+        settings: Settings,
+        manifest: Manifest,
+        *,
+        vectors: VectorStore | None = None,
+        lexical: LexicalBuilds | None = None,
+        embedder: Embedder | None = None,
+        writer: bool,
     ) -> None:
+        """Over the given parts; a vector store or embedder not given is created on first use
+        (Chroma for this index, the configured embedder), lexical builds default to ``bm25_dir``."""
         self.settings = settings
         self.manifest = manifest
         self.directory = settings.index_dir
         self.writer = writer
-        self._bm25: BM25Index | None = None
-        self._bm25_lock = threading.Lock()
+        self.lexical: LexicalBuilds = lexical if lexical is not None else BM25Builds(self.bm25_dir)
+        if vectors is not None:
+            self.__dict__["vectors"] = vectors
         if embedder is not None:  # share one loaded model between indexes (tests, evals)
             self.__dict__["embedder"] = embedder
 
@@ -97,8 +98,8 @@ class IndexStore:
                 shape.write_text(
                     json.dumps(settings.vector_shape() | {"collection": settings.collection_name}, indent=2)
                 )
-            manifest = Manifest(directory / "manifest.sqlite")
-        return cls(settings, manifest, embedder, writer=True)
+            manifest = SQLiteManifest(directory / "manifest.sqlite")
+        return cls(settings, manifest, embedder=embedder, writer=True)
 
     @classmethod
     def open_reader(cls, settings: Settings, embedder: Embedder | None = None) -> IndexStore:
@@ -108,8 +109,20 @@ class IndexStore:
                 f"no index for these settings in {settings.home} (collection {settings.collection_name}); "
                 "build it with 'askpapers ingest data/sample'"
             )
-        manifest = Manifest(settings.index_dir / "manifest.sqlite", readonly=True)
-        return cls(settings, manifest, embedder, writer=False)
+        manifest = SQLiteManifest(settings.index_dir / "manifest.sqlite", readonly=True)
+        return cls(settings, manifest, embedder=embedder, writer=False)
+
+    @classmethod
+    def in_memory(cls, settings: Settings, embedder: Embedder | None = None) -> IndexStore:
+        """A writable index held in memory (nothing is written to disk): tests and experiments."""
+        return cls(
+            settings,
+            MemoryManifest(),
+            vectors=MemoryVectorStore(),
+            lexical=MemoryLexicalBuilds(),
+            embedder=embedder,
+            writer=True,
+        )
 
     @classmethod
     def exists(cls, settings: Settings) -> bool:
@@ -123,9 +136,7 @@ class IndexStore:
         return make_embedder(self.settings)
 
     @cached_property
-    def vectors(self) -> ChromaStore:
-        from rag.index.vectors import ChromaStore
-
+    def vectors(self) -> VectorStore:
         return ChromaStore(self.settings, create=self.writer)
 
     @property
@@ -133,16 +144,9 @@ class IndexStore:
         return self.directory / "bm25"
 
     # --- reading ----------------------------------------------------------
-    def bm25(self) -> BM25Index:
-        """The published BM25 index; reloaded when an ingest published a newer one since the last call."""
-        name = published(self.bm25_dir)
-        current = self._bm25
-        if current is not None and current.name == name:
-            return current
-        with self._bm25_lock:
-            if self._bm25 is None or self._bm25.name != published(self.bm25_dir):
-                self._bm25 = BM25Index.load(self.bm25_dir)
-            return self._bm25
+    def bm25(self) -> LexicalIndex:
+        """The published lexical index; reloaded when an ingest published a newer one since the last call."""
+        return self.lexical.current()
 
     def disk_bytes(self) -> int:
         """Bytes on disk of this index: manifest + BM25 + (embedded) Chroma database."""
@@ -193,10 +197,9 @@ class IndexStore:
         papers, chunks, vectors = batch.papers, batch.chunks, batch.vectors
         if not papers:
             return 0
-        by_id = {p.id: p for p in papers}
         with self.writing(self.directory, "store a batch of papers"):
             self.manifest.mark_pending(c.id for c in chunks)
-            self.vectors.add(chunks, vectors, [chunk_metadata(by_id[c.paper_id], c) for c in chunks])
+            self.vectors.upsert(chunks, vectors, papers)
             replaced = self.manifest.commit_papers(papers, chunks)  # the papers count as indexed only now
             self._delete_vectors(replaced)
         return len(chunks)
@@ -219,21 +222,13 @@ class IndexStore:
             self.vectors.delete(chunk_ids)
             self.manifest.forget_orphans(chunk_ids)
 
-    def publish_bm25(self) -> BM25Index | None:
-        """Build and publish BM25 if the published one is older than the manifest; None if current."""
+    def publish_bm25(self) -> LexicalIndex | None:
+        """Build and publish the lexical index if the published one is older than the manifest; None if current."""
         version = self.manifest.version
-        if version_of(published(self.bm25_dir)) == version:
+        if self.lexical.published_version() == version:
             return None
         with self.writing(self.directory, "build the lexical index"):
-            ids: list[str] = []
-            texts: list[str] = []
-            for chunk in self.manifest.chunks():
-                ids.append(chunk.id)
-                texts.append(chunk.text)
-            built = BM25Index.build(self.bm25_dir, ids, texts, version)
-        with self._bm25_lock:
-            self._bm25 = built
-        return built
+            return self.lexical.publish(self.manifest.lexical_rows(), version)
 
     def close(self) -> None:
         self.manifest.close()

@@ -1,4 +1,4 @@
-"""The vector store behind one small interface; Chroma is the backend, always reached over HTTP.
+"""The vector store (rag/index/interfaces.py) on Chroma, always reached over HTTP.
 
 Either the server the user runs (``ASKPAPERS_CHROMA__URL``) or, for the default embedded
 directory, the one process that owns it (``rag.index.chroma_owner``): embedded Chroma is not safe
@@ -8,6 +8,11 @@ share one. Reads and writes go to the Chroma collection directly, not through ll
 (measured with ``python -X importtime``), and its ``add`` can't update an existing id (see
 ``add``).
 
+Each chunk's metadata holds its paper's filter fields in Chroma's terms (an int year, lists of
+categories, sources and author words), and :func:`where` translates a filter into conditions
+Chroma evaluates on them itself; a filter never names paper ids, so none grows with the corpus
+(a ``paper_id $in [...]`` of 33k+ ids exceeded SQLite's variable limit inside Chroma).
+
 A connection lost mid-session (the owner left or crashed) is re-established once, starting
 a new owner if needed; anything else Chroma raises becomes an :class:`EndpointError` that says
 what to do, never a traceback.
@@ -16,41 +21,40 @@ what to do, never a traceback.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 
 from rag.errors import ConfigError, EndpointError
+from rag.index.filtering import LIST_FIELDS, NO_YEAR, Conditions, FilterFields
+from rag.index.interfaces import VectorHit
 from rag.loopback import bypass_proxy
 
 if TYPE_CHECKING:
-    from rag.records import Chunk
+    from rag.records import Chunk, Paper
     from rag.settings import Settings
+    from rag.types import Filters
 
-Metadata = Mapping[str, str | int | float | bool]
+#: One chunk's metadata as Chroma stores it; a None value removes the key (upsert merges keys).
+Metadata = Mapping[str, str | int | float | bool | list[str] | None]
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class VectorHit:
-    chunk_id: str
-    score: float  # cosine similarity, higher is closer
-    text: str
-    metadata: Mapping[str, Any]
+def chroma_metadata(chunk: Chunk, fields: FilterFields) -> dict[str, Any]:
+    """Every key, always: an upsert keeps keys it isn't given, and Chroma takes no empty lists."""
+    lists = {name: list(getattr(fields, name)) or None for name in LIST_FIELDS}
+    year = NO_YEAR if fields.year is None else fields.year
+    return {"paper_id": chunk.paper_id, "chunk_index": chunk.idx, "year": year} | lists
 
 
-class VectorStore(Protocol):
-    def add(
-        self, chunks: Sequence[Chunk], embeddings: Sequence[Sequence[float]], metadatas: Sequence[Metadata]
-    ) -> None: ...
-
-    def delete(self, chunk_ids: Sequence[str]) -> None: ...
-
-    def query(
-        self, embedding: Sequence[float], k: int, where: Mapping[str, Any] | None = None
-    ) -> list[VectorHit]: ...
-
-    def count(self) -> int: ...
+def where(conditions: Conditions) -> dict[str, Any]:
+    """Conditions as a Chroma ``where``: a year range on the int field, list membership with ``$contains``."""
+    clauses: list[dict[str, Any]] = []
+    if conditions.has_year:  # papers without a year (NO_YEAR) never pass a year condition
+        clauses.append({"year": {"$gte": max(conditions.year_from or 0, NO_YEAR + 1)}})
+        if conditions.year_to is not None:
+            clauses.append({"year": {"$lte": conditions.year_to}})
+    clauses += [{name: {"$contains": value}} for name, value in conditions.terms()]
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
 def _connection_lost(exc: BaseException) -> bool:
@@ -105,8 +109,8 @@ def chroma_client(settings: Settings) -> Any:
 
 
 class ChromaStore:
-    """One collection. ``create=False`` (readers) never creates it: an index nobody has written
-    yet simply has no vectors."""
+    """One collection; implements VectorStore. ``create=False`` (readers) never creates it: an index
+    nobody has written yet simply has no vectors."""
 
     def __init__(self, settings: Settings, *, create: bool = True) -> None:
         self.settings = settings
@@ -171,10 +175,17 @@ class ChromaStore:
 
         stop_owner(self.settings.chroma_path)
 
+    def upsert(
+        self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]], papers: Sequence[Paper]
+    ) -> None:
+        fields = {p.id: FilterFields.of(p) for p in papers}
+        self.add(chunks, vectors, [chroma_metadata(c, fields[c.paper_id]) for c in chunks])
+
     def add(
         self, chunks: Sequence[Chunk], embeddings: Sequence[Sequence[float]], metadatas: Sequence[Metadata]
     ) -> None:
-        """Upsert chunks. Straight to the collection rather than through llama-index's
+        """Upsert chunks with metadata already in Chroma's terms (the half of :meth:`upsert` that
+        talks to Chroma). Straight to the collection rather than through llama-index's
         ``ChromaVectorStore.add``: that calls ``collection.add``, which keeps an existing id's old
         metadata, and a paper whose metadata changed keeps the ids of its unchanged chunks
         (rag/index/chunk_ids.py); writing directly measured no slower (bench/ingest.py)."""
@@ -198,29 +209,26 @@ class ChromaStore:
             part = ids[start : start + self._batch]
             self._call("delete vectors", lambda part=part: self.collection.delete(ids=part), write=True)  # type: ignore[misc]
 
-    def query(
-        self, embedding: Sequence[float], k: int, where: Mapping[str, Any] | None = None
-    ) -> list[VectorHit]:
+    def query(self, vector: Sequence[float], k: int, filters: Filters | None = None) -> list[VectorHit]:
+        conditions = Conditions.of(filters)
+
         def run() -> Any:
             collection = self.collection
             if collection is None:
                 return None
             return collection.query(
-                query_embeddings=[list(embedding)],
+                query_embeddings=[list(vector)],
                 n_results=k,
-                where=dict(where) if where else None,
-                include=["documents", "metadatas", "distances"],
+                where=None if conditions is None else where(conditions),
+                include=["distances"],
             )
 
         result = self._call("search vectors", run)
         if result is None:
             return []
-        ids, docs = result["ids"][0], (result.get("documents") or [[]])[0]
-        metas, dists = (result.get("metadatas") or [[]])[0], (result.get("distances") or [[]])[0]
-        return [
-            VectorHit(cid, 1.0 - float(dist), doc or "", dict(meta or {}))  # cosine distance → similarity
-            for cid, doc, meta, dist in zip(ids, docs, metas, dists, strict=True)
-        ]
+        ids, dists = result["ids"][0], (result.get("distances") or [[]])[0]
+        # cosine distance → similarity
+        return [VectorHit(cid, 1.0 - float(dist)) for cid, dist in zip(ids, dists, strict=True)]
 
     def ids(self) -> set[str]:
         """Every chunk id in the collection (consistency checks and tests; pages through it)."""

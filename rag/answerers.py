@@ -1,0 +1,85 @@
+"""The answer stage: from the question and the retrieved papers to a :class:`~rag.types.Draft`.
+
+- :class:`ExtractiveAnswerer` quotes abstract sentences verbatim (no model, nothing invented);
+- :class:`LLMAnswerer` asks a model with the numbered sources, streams its text, and parses its
+  citation markers into claims (:func:`rag.citations.parse`, replaceable).
+
+Neither checks anything: the verifier does, after. Which answerer a mode uses is decided by the
+mode registry (:mod:`rag.modes`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from rag import citations, prompt
+from rag.extractive import INTRO, select_quotes
+from rag.types import Claim, Draft, Hit
+
+if TYPE_CHECKING:
+    from rag.llm import LLM
+    from rag.settings import AnswerSettings, LLMSettings
+
+Parser = Callable[[str, int], list[Claim]]
+
+
+class ExtractiveAnswerer:
+    """Quotes the abstract sentences that best answer the question, each citing its paper."""
+
+    def __init__(self, settings: AnswerSettings) -> None:
+        self.settings = settings
+
+    def answer(self, question: str, hits: Sequence[Hit]) -> Iterator[str | Draft]:
+        quotes = select_quotes(question, hits, self.settings)
+        if not quotes:
+            yield Draft.refusal(list(hits))
+            return
+        # the verbatim quote is the claim; its citation lives in cites, never in its text
+        claims = [Claim(q.text, (q.source,), quoted=True) for q in quotes]
+        yield Draft(sources=list(hits), claims=claims, intro=INTRO)
+
+
+class LLMAnswerer:
+    """One streamed model call over the sources that fit its context window."""
+
+    def __init__(
+        self,
+        llm: LLM,
+        llm_settings: LLMSettings,
+        settings: AnswerSettings,
+        parse: Parser = citations.parse,
+    ) -> None:
+        self.llm = llm
+        self.llm_settings = llm_settings
+        self.settings = settings
+        self.parse = parse
+
+    def answer(self, question: str, hits: Sequence[Hit]) -> Iterator[str | Draft]:
+        max_tokens = self.llm_settings.max_answer_tokens
+        messages, used = prompt.build_messages(
+            question, hits, self.llm.count_tokens, self.llm.context_window, max_tokens, self.settings
+        )
+        # the sources the model saw keep their numbers; the rest follow, for the reader
+        sources = used + [h for h in hits if h not in used]
+        parts: list[str] = []
+        prompt_tokens = completion_tokens = None
+        for item in self.llm.execute(
+            messages, max_tokens=max_tokens, temperature=self.llm_settings.temperature
+        ):
+            if isinstance(item, str):
+                parts.append(item)
+                yield item
+            else:
+                prompt_tokens, completion_tokens = item.prompt_tokens, item.completion_tokens
+        raw = "".join(parts).strip()
+        if not raw or prompt.says_cannot_answer(raw, self.settings):
+            yield Draft.refusal(sources, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+            return
+        yield Draft(
+            sources=sources,
+            claims=self.parse(raw, len(used)),
+            text=citations.clean_markers(raw, len(used)),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+        )

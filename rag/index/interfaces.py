@@ -1,0 +1,136 @@
+"""The three parts of an index, as the rest of askpapers sees them: in our own types only.
+
+Each has a real implementation (SQLite manifest, Chroma through its owner, BM25 builds on disk)
+and an in-memory one (rag/index/memory.py); tests/test_index_contract.py runs the same tests
+on both. Filters arrive as :class:`~rag.types.Filters` and each implementation translates them
+itself (rag/index/filtering.py): no Chroma ``where`` or bm25s mask leaves its module, and no
+implementation is ever handed a list of allowed ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from rag.index.filtering import FilterFields
+    from rag.records import Chunk, Paper
+    from rag.types import Filters
+
+
+@dataclass(frozen=True)
+class VectorHit:
+    chunk_id: str
+    score: float  # cosine similarity, higher is closer
+
+
+class VectorStore(Protocol):
+    """Chunk vectors with their papers' filter fields."""
+
+    def upsert(
+        self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]], papers: Sequence[Paper]
+    ) -> None:
+        """Write chunks (replacing any with the same id, metadata included); every chunk's paper
+        is among ``papers``."""
+        ...
+
+    def delete(self, chunk_ids: Sequence[str]) -> None: ...
+
+    def query(self, vector: Sequence[float], k: int, filters: Filters | None = None) -> list[VectorHit]:
+        """The ``k`` closest chunks whose papers pass ``filters`` (none pass: an empty list), closest first."""
+        ...
+
+    def ids(self) -> set[str]: ...
+
+    def count(self) -> int: ...
+
+
+class LexicalIndex(Protocol):
+    """One published build of the lexical index: the committed chunks of one manifest version."""
+
+    @property
+    def version(self) -> int | None:
+        """The manifest version it was built from; None for the empty index nothing was published as."""
+        ...
+
+    @property
+    def chunk_ids(self) -> Sequence[str]: ...
+
+    def search(self, query: str, n: int, filters: Filters | None = None) -> list[tuple[str, float]]:
+        """Top ``n`` (chunk id, score) pairs with a positive score among chunks whose papers pass ``filters``."""
+        ...
+
+
+class LexicalBuilds(Protocol):
+    """Where the one writer publishes builds and readers find the newest one."""
+
+    def published_version(self) -> int | None: ...
+
+    def publish(self, rows: Iterable[tuple[Chunk, FilterFields]], version: int) -> LexicalIndex:
+        """Build from every committed chunk and its paper's filter fields, and publish it atomically."""
+        ...
+
+    def current(self) -> LexicalIndex:
+        """The published build; a reader picks up a newer one on its next call."""
+        ...
+
+
+class Manifest(Protocol):
+    """What the index holds: the source of truth for which chunks count (see rag/index/store.py)."""
+
+    @property
+    def version(self) -> int:
+        """Bumped by every commit; the lexical index is rebuilt when it moved."""
+        ...
+
+    # --- reading
+    def hashes(self) -> dict[str, str]:
+        """Paper id → content hash (rag/records.py), for incremental ingest."""
+        ...
+
+    def id_for_title(self, norm_title: str) -> str | None: ...
+
+    def papers(self, ids: Sequence[str] | None = None) -> Iterator[Paper]:
+        """The given papers in that order (unknown ids skipped), or every paper."""
+        ...
+
+    def chunks(self) -> Iterator[Chunk]: ...
+
+    def lexical_rows(self) -> Iterator[tuple[Chunk, FilterFields]]:
+        """Every chunk with its paper's filter fields: what a lexical build is made from."""
+        ...
+
+    def chunk_texts(self, chunk_ids: Sequence[str]) -> dict[str, str]: ...
+
+    def listed_chunks(self, chunk_ids: Sequence[str]) -> set[str]:
+        """Which of these chunk ids committed papers list (vectors of other ids don't count)."""
+        ...
+
+    def counts(self) -> tuple[int, int]:
+        """(papers, chunks)."""
+        ...
+
+    def sources(self) -> dict[str, int]:
+        """Papers per source name."""
+        ...
+
+    def orphans(self) -> list[str]:
+        """Chunk ids that may have vectors although no committed paper lists them."""
+        ...
+
+    # --- writing (the one writer; each call is one transaction)
+    def mark_pending(self, chunk_ids: Iterable[str]) -> None: ...
+
+    def forget_orphans(self, chunk_ids: Iterable[str]) -> None: ...
+
+    def commit_papers(self, papers: Sequence[Paper], chunks: Sequence[Chunk]) -> list[str]:
+        """Make these papers (and exactly these chunks) the indexed version; returns the chunk ids
+        they replace, listed as garbage until their vectors are deleted."""
+        ...
+
+    def remove_papers(self, ids: Sequence[str]) -> list[str]:
+        """Returns the removed papers' chunk ids, listed as garbage until their vectors are deleted."""
+        ...
+
+    def close(self) -> None: ...
