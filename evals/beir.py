@@ -19,7 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evals.metrics import ndcg_at, recall_uncapped
+from ingest.pipeline import ingest
 from rag.errors import InputError
+from rag.index.store import IndexStore
+from rag.retrieval import Retriever
 
 if TYPE_CHECKING:
     from rag.embedders import Embedder
@@ -154,10 +157,6 @@ def run_beir(
 ) -> dict[str, Any]:
     """Ingest the corpus into its own index, run the test queries (hybrid, top ``k``), score them."""
     from tqdm import tqdm
-
-    from ingest.pipeline import ingest
-    from rag.index.store import IndexStore
-    from rag.retrieval import Retriever
 
     data = load_beir(root)
     own = beir_settings(settings, data.root)

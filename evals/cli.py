@@ -16,8 +16,16 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evals.beir import run_beir
+from evals.harness import run_eval, support_validation
+from evals.questions import load_questions
 from evals.records import EvalRun, JudgeScores
+from evals.report import beir_table, compare_results, load_results, summary_text, write_report
+from rag import engine_for
+from rag.errors import InputError
+from rag.llm import OpenAICompatibleLLM
 from rag.modes import MODES, mode_help, require_mode
+from rag.settings import load_settings
 
 if TYPE_CHECKING:
     from evals.harness import Judge
@@ -78,7 +86,6 @@ def _score(llm: Any, prompt_text: str) -> float | None:
 
 def make_judge(settings: Settings) -> Judge:
     """A small LLM judge: faithfulness (answer vs cited abstracts) and relevance (answer vs question), 1–5."""
-    from rag.llm import OpenAICompatibleLLM
 
     llm = OpenAICompatibleLLM(settings)
 
@@ -116,24 +123,16 @@ def evaluate(
     beir: str | None = None,
 ) -> EvalRun:
     """Run the set, attach support validation (and BEIR), write the report files; return the results."""
-    from evals.harness import run_eval, support_validation
-    from evals.questions import load_questions
-    from evals.report import write_report
 
     run = run_eval(engine, load_questions(set_path), mode=mode, k=k, progress=progress, judge=judge)
     run.support_validation = support_validation(engine)
     if beir:
-        from evals.beir import run_beir
-
         run.beir = run_beir(engine.settings, beir, progress=progress, embedder=engine.store.embedder)
     write_report(run, out)
     return run
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from rag import engine_for
-    from rag.errors import InputError
-    from rag.settings import load_settings
 
     settings = load_settings(home=Path(args.home) if getattr(args, "home", None) else None)
     set_path = Path(args.set)
@@ -164,7 +163,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
         judge=judge,
         beir=getattr(args, "beir", None),
     )
-    from evals.report import beir_table, compare_results, load_results, summary_text
 
     print(summary_text(run), end="")
     table = beir_table(run.beir)

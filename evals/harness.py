@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from evals import calibrate_support as cs
 from evals.metrics import percentile, retrieval_scores
 from evals.questions import TYPES, Question, resolve_gold
 from evals.records import (
@@ -201,17 +202,11 @@ def run_eval(
     return EvalRun(meta, aggregate(results), results)
 
 
-def support_validation(engine: Engine) -> SupportValidation | None:
+def support_validation(engine: Engine) -> SupportValidation:
     """Precision/recall of the support scorer at flagging unsupported sentences on
     evals/sets/support_labels.jsonl — overall, on the held-out half (not used to fit the threshold)
-    and per kind — via ``evals.calibrate_support.evaluate_scorer``; None when that module is absent,
-    one with ``error`` set when it can't run (e.g. the labels cite papers this index lacks)."""
-    try:
-        from evals import calibrate_support as cs
-    except ImportError:
-        return None
-    if not hasattr(cs, "evaluate_scorer"):
-        return None
+    and per kind — via ``evals.calibrate_support.evaluate_scorer``; one with ``error`` set when it
+    can't run (e.g. the labels cite papers this index lacks)."""
     try:
         labels = cs.load_labels()
         abstracts = {normalise_title(p.title): p.abstract for p in engine.store.manifest.papers()}

@@ -18,16 +18,18 @@ import json
 import os
 import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypedDict
 
+from pydantic import SecretStr
+from typing_extensions import Unpack
+
+from rag.engine import Engine
+from rag.settings import Settings
 from rag.types import Answer, Citation, Filters, History, Hit, SentenceCheck
-
-if TYPE_CHECKING:
-    from rag.engine import Engine
-    from rag.settings import Settings
 
 __all__ = [
     "Answer",
+    "AskOptions",
     "Citation",
     "Filters",
     "Hit",
@@ -46,8 +48,6 @@ _KEY_SALT = os.urandom(16)  # this process's: the keys can't be compared with an
 
 
 def _reveal(value: Any) -> Any:
-    from pydantic import SecretStr
-
     if isinstance(value, SecretStr):
         return value.get_secret_value()
     if isinstance(value, dict):
@@ -67,17 +67,22 @@ def settings_key(settings: Settings) -> str:
 
 def engine_for(settings: Settings | None = None) -> Engine:
     """The engine for ``settings`` (default: from the environment), created once and reused."""
-    # here, not at the top: ``import rag`` (which every ``askpapers`` command, --help too, does
-    # for rag.errors) must not load pydantic and the engine's parts
-    from rag.engine import Engine
-    from rag.settings import Settings
-
     settings = settings or Settings()
     key = settings_key(settings)
     with _lock:
         if key not in _engines:
             _engines[key] = Engine(settings)
         return _engines[key]
+
+
+class AskOptions(TypedDict, total=False):
+    """Keyword options of :func:`ask` and :func:`ask_stream`."""
+
+    k: int  # papers shown to the answerer (default 5)
+    filters: Filters | dict[str, Any] | None  # year_from, year_to, author, category, source
+    history: History | None  # earlier turns, for follow-ups
+    mode: str | None  # an answer mode of rag.modes (default: the configured one)
+    settings: Settings | None  # another index or configuration (default: from the environment)
 
 
 def _filters(filters: Filters | dict[str, Any] | None) -> Filters | None:
@@ -95,29 +100,22 @@ def search(
     return engine_for(settings).search(question, k=k, filters=_filters(filters))
 
 
-def ask(
-    question: str,
-    *,
-    k: int = 5,
-    filters: Filters | dict[str, Any] | None = None,
-    history: History | None = None,
-    mode: str | None = None,
-    settings: Settings | None = None,
-) -> Answer:
+def ask(question: str, **options: Unpack[AskOptions]) -> Answer:
     """Answer ``question`` from the indexed abstracts, with citations and per-sentence support."""
-    return engine_for(settings).ask(question, k=k, filters=_filters(filters), history=history, mode=mode)
+    answer = None
+    for item in ask_stream(question, **options):
+        if isinstance(item, Answer):
+            answer = item
+    assert answer is not None  # the stream always ends with the Answer
+    return answer
 
 
-def ask_stream(
-    question: str,
-    *,
-    k: int = 5,
-    filters: Filters | dict[str, Any] | None = None,
-    history: History | None = None,
-    mode: str | None = None,
-    settings: Settings | None = None,
-) -> Iterator[str | Answer]:
+def ask_stream(question: str, **options: Unpack[AskOptions]) -> Iterator[str | Answer]:
     """Like :func:`ask`, but yields text as it is produced and the :class:`Answer` last."""
-    return engine_for(settings).ask_stream(
-        question, k=k, filters=_filters(filters), history=history, mode=mode
+    return engine_for(options.get("settings")).ask_stream(
+        question,
+        k=options.get("k", 5),
+        filters=_filters(options.get("filters")),
+        history=options.get("history"),
+        mode=options.get("mode"),
     )

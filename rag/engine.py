@@ -30,9 +30,11 @@ T = TypeVar("T")
 
 
 class Engine:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, store: IndexStore | None = None) -> None:
+        """``store``: the index to answer from (default: the one ``settings`` name, opened read-only
+        on first use) — e.g. ``IndexStore.in_memory(...)`` for tests that need no disk or model."""
         self.settings = settings
-        self._parts: dict[str, Any] = {}
+        self._parts: dict[str, Any] = {} if store is None else {"store": store}
         self._llms: dict[str, LLM] = {}
         self._lock = threading.RLock()  # parts are made under it; making the retriever opens the store
 

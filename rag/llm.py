@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlparse
 
 from rag.errors import AskpapersError, ConfigError, EndpointError
+from rag.local_server import server_for
 from rag.loopback import bypass_proxy, is_loopback
 
 if TYPE_CHECKING:
@@ -303,7 +304,6 @@ class LocalLLM(OpenAICompatibleLLM):
     def __init__(self, settings: Settings) -> None:
         if importlib.util.find_spec("llama_cpp") is None:
             raise ConfigError("mode 'local' needs llama-cpp-python: pip install 'askpapers[local]'")
-        from rag.local_server import server_for
 
         self.model_path = local_model_path(settings)
         self._server: LocalServer = server_for(

@@ -16,6 +16,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from rag.errors import ConfigError
 from rag.settings_answer import (
     AnswerSettings,
     LLMSettings,
@@ -136,8 +137,6 @@ def load_settings(*, home: Path | None = None) -> Settings:
     """Settings from the environment (``home`` overrides ``ASKPAPERS_HOME``); a value that doesn't
     validate becomes one :class:`ConfigError` naming its variable, never a traceback."""
     from pydantic import ValidationError
-
-    from rag.errors import ConfigError
 
     try:
         return Settings(**({"home": home} if home else {}))  # type: ignore[arg-type]

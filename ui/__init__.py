@@ -1,1 +1,1 @@
-"""The Gradio chat page (added by the chat-page issue)."""
+"""What people use: the ``askpapers`` command line (``cli``) and the Gradio chat page (``app``)."""

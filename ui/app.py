@@ -17,11 +17,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag import answer_format
+from rag import answer_format, engine_for
 from rag.errors import AskpapersError, ConfigError
 from rag.escape import html_text, markdown_escape
+from rag.index.store import IndexStore
 from rag.modes import REGISTRY
 from rag.modes import available_modes as checked_modes
+from rag.settings import ServerSettings, load_settings
 from rag.types import Answer, Filters
 from ui import access, render
 
@@ -74,10 +76,8 @@ def corpus_facts(engine: Engine, max_examples: int = 4) -> tuple[list[str], list
 
 
 def status_line(settings: Settings, mode: str) -> str:
-    from ui.cli import index_stats
-
     try:
-        stats = index_stats(settings)
+        stats = IndexStore.stats(settings)
     except Exception as exc:  # the status line must never take the page down
         return f"Index unavailable: {markdown_escape(exc)}"
     sources = ", ".join(  # source names come from file suffixes: data, escaped
@@ -328,7 +328,6 @@ def launch(
 
     Beyond loopback it refuses to start without a login (``server.auth`` or ``server.auth_file``);
     with one configured, the page and the API both ask for it."""
-    from rag.settings import ServerSettings
 
     server = server or ServerSettings()
     credentials = access.load_credentials(server)
@@ -358,7 +357,6 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
     # a missing login fails now, before the index is loaded
     credentials = access.load_credentials(settings.server)
     access.require_login_beyond_loopback(host, credentials)
-    from rag import engine_for
 
     engine = engine_for(settings)
     engine.warm_up()  # load the embedder and index now, not on the first question
@@ -370,15 +368,13 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    from ui.cli import load_settings
-
     parser = argparse.ArgumentParser(prog="python -m ui.app", description="Serve the askpapers chat page.")
     parser.add_argument("--home")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7860)
     args = parser.parse_args(argv)
     try:
-        serve(load_settings(args), args.host, args.port)
+        serve(load_settings(home=Path(args.home) if args.home else None), args.host, args.port)
     except AskpapersError as exc:
         print(f"askpapers: error: {exc}", file=sys.stderr)
         return 1

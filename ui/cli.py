@@ -10,10 +10,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from evals.cli import add_eval_parser
+from ingest.parsers.jsonl import DEFAULT_FIELDS
+from ingest.pipeline import ingest
 from rag import answer_format, engine_for
-from rag.errors import AskpapersError, ConfigError
+from rag.errors import AskpapersError, ConfigError, InputError
 from rag.escape import plain, safe_url
+from rag.index.store import IndexStore
 from rag.modes import MODES, get_mode, mode_help, require_mode
+from rag.settings import load_settings as load
+from rag.types import Filters
+from ui.app import serve
 
 if TYPE_CHECKING:
     from rag.settings import Settings
@@ -23,14 +30,12 @@ FORMATS = ("hf_daily", "arxiv", "beir", "jsonl", "csv")  # kept in step with ing
 
 def load_settings(args: argparse.Namespace) -> Settings:
     """Settings from the environment, with ``--home`` on top when given."""
-    from rag.settings import load_settings as load
 
     home = getattr(args, "home", None)
     return load(home=Path(home) if home else None)
 
 
 def _parse_field_map(pairs: Sequence[str]) -> dict[str, str]:
-    from ingest.parsers.jsonl import DEFAULT_FIELDS
 
     mapping: dict[str, str] = {}
     for pair in pairs:
@@ -44,7 +49,6 @@ def _parse_field_map(pairs: Sequence[str]) -> dict[str, str]:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from ingest.pipeline import ingest
 
     settings = load_settings(args)
     summary = ingest(
@@ -64,39 +68,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
-def index_stats(settings: Settings) -> dict[str, object]:
-    from rag.index.store import IndexStore
-
-    if not IndexStore.exists(settings):
-        return {
-            "papers": 0,
-            "chunks": 0,
-            "sources": {},
-            "collection": settings.collection_name,
-            "embedding_model": settings.embedding.model,
-            "bytes": 0,
-            "home": str(settings.home),
-        }
-    store = IndexStore.open_reader(settings)
-    try:
-        papers, chunks = store.manifest.counts()
-        return {
-            "papers": papers,
-            "chunks": chunks,
-            "sources": store.manifest.sources(),
-            "collection": settings.collection_name,
-            "embedding_model": settings.embedding.model,
-            "chunk_size": settings.chunking.chunk_size,
-            "chunk_overlap": settings.chunking.chunk_overlap,
-            "bytes": store.disk_bytes(),
-            "home": str(settings.home),
-        }
-    finally:
-        store.close()
-
-
 def cmd_stats(args: argparse.Namespace) -> int:
-    stats = index_stats(load_settings(args))
+    stats = IndexStore.stats(load_settings(args))
     if args.json:
         print(json.dumps(stats))
         return 0
@@ -112,7 +85,6 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def _filters_from(args: argparse.Namespace) -> Any:
-    from rag.types import Filters
 
     return Filters(
         year_from=args.year_from,
@@ -124,7 +96,6 @@ def _filters_from(args: argparse.Namespace) -> Any:
 
 
 def _read_jsonl(path: str, key: str) -> list[dict[str, Any]]:
-    from rag.errors import InputError
 
     rows = []
     try:
@@ -221,7 +192,6 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from ui.app import serve
 
     serve(load_settings(args), host=args.host, port=args.port)
     return 0
@@ -302,8 +272,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     p.set_defaults(func=cmd_serve)
-
-    from evals.cli import add_eval_parser
 
     add_eval_parser(sub, common)
 

@@ -32,6 +32,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rag.embedders import make_embedder
 from rag.errors import EndpointError, IndexMissingError, IndexWriteError
 from rag.index.interfaces import LexicalBuilds, LexicalIndex, Manifest, VectorStore
 from rag.index.lexical import BM25Builds
@@ -128,10 +129,33 @@ class IndexStore:
     def exists(cls, settings: Settings) -> bool:
         return (settings.index_dir / "manifest.sqlite").exists()
 
+    @classmethod
+    def stats(cls, settings: Settings) -> dict[str, object]:
+        """What the index for ``settings`` holds (``askpapers stats``, the page's status line); read-only."""
+        shape: dict[str, object] = {
+            "collection": settings.collection_name,
+            "embedding_model": settings.embedding.model,
+            "chunk_size": settings.chunking.chunk_size,
+            "chunk_overlap": settings.chunking.chunk_overlap,
+            "home": str(settings.home),
+        }
+        if not cls.exists(settings):
+            return {"papers": 0, "chunks": 0, "sources": {}, "bytes": 0} | shape
+        store = cls.open_reader(settings)
+        try:
+            papers, chunks = store.manifest.counts()
+            return {
+                "papers": papers,
+                "chunks": chunks,
+                "sources": store.manifest.sources(),
+                "bytes": store.disk_bytes(),
+            } | shape
+        finally:
+            store.close()
+
     # --- lazily created parts ---------------------------------------------
     @cached_property
     def embedder(self) -> Embedder:
-        from rag.embedders import make_embedder
 
         return make_embedder(self.settings)
 

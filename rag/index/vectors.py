@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 
 from rag.errors import ConfigError, EndpointError
+from rag.index.chroma_owner import server_url, stop_owner
 from rag.index.filtering import LIST_FIELDS, NO_YEAR, Conditions, FilterFields
 from rag.index.interfaces import VectorHit
 from rag.loopback import bypass_proxy
@@ -79,8 +80,6 @@ def chroma_client(settings: Settings) -> Any:
             "start it with 'chroma run --host 127.0.0.1 --port 8000' or unset ASKPAPERS_CHROMA__URL",
         )
     else:
-        from rag.index.chroma_owner import server_url
-
         url = urlparse(
             server_url(
                 settings.chroma_path,
@@ -171,7 +170,6 @@ class ChromaStore:
     def _restart_owner(self) -> None:
         """After a failed write the owner's server may hold a database lock (measured: the next write
         after a full disk hung); the next call starts a fresh owner."""
-        from rag.index.chroma_owner import stop_owner
 
         stop_owner(self.settings.chroma_path)
 
