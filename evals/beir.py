@@ -1,4 +1,7 @@
-"""Score hybrid retrieval on a BEIR-format dataset (corpus.jsonl, queries.jsonl, qrels/test.tsv).
+"""Score hybrid retrieval on a BEIR-format dataset (corpus.jsonl, queries.jsonl, qrels/<split>.tsv).
+
+The split is ``test`` unless asked otherwise (``askpapers eval --split train``: a dataset whose test
+split is held out, like the SciFact copy in ../shared/data, is scored on its train split).
 
 The corpus goes into its own index: a settings copy whose home is ``<home>/beir/<dirname>`` and
 whose Chroma namespace is ``beir-<dirname>``, so it never mixes with the main index, even on a
@@ -39,10 +42,13 @@ class BeirSet:
     qrels: dict[str, dict[str, float]]  # query id -> corpus id -> graded relevance (> 0 only)
 
 
-def _need(path: Path) -> Path:
+DEFAULT_SPLIT = "test"
+
+
+def _need(path: Path, split: str = DEFAULT_SPLIT) -> Path:
     if not path.is_file():
         raise InputError(
-            "missing BEIR file (expected corpus.jsonl, queries.jsonl, qrels/test.tsv)", path=str(path)
+            f"missing BEIR file (expected corpus.jsonl, queries.jsonl, qrels/{split}.tsv)", path=str(path)
         )
     return path
 
@@ -120,14 +126,17 @@ def read_qrels(path: Path) -> dict[str, dict[str, float]]:
     return qrels
 
 
-def load_beir(root: str | Path) -> BeirSet:
+def load_beir(root: str | Path, split: str = DEFAULT_SPLIT) -> BeirSet:
+    """The dataset at ``root``, with the qrels of ``split`` (``qrels/<split>.tsv``)."""
     root = Path(root)
     if not root.is_dir():
         raise InputError("not a BEIR directory", path=str(root))
-    corpus = _need(root / "corpus.jsonl")
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", split):
+        raise InputError(f"split {split!r} is not a name like 'test', 'dev' or 'train'", path=str(root))
+    corpus = _need(root / "corpus.jsonl", split)
     check_corpus(corpus)
-    queries = read_queries(_need(root / "queries.jsonl"))
-    qrels_path = _need(root / "qrels" / "test.tsv")
+    queries = read_queries(_need(root / "queries.jsonl", split))
+    qrels_path = _need(root / "qrels" / f"{split}.tsv", split)
     qrels = read_qrels(qrels_path)
     unknown = sorted(q for q in qrels if q not in queries)
     if unknown:
@@ -154,11 +163,12 @@ def run_beir(
     k: int = 100,
     progress: bool = True,
     embedder: Embedder | None = None,
+    split: str = DEFAULT_SPLIT,
 ) -> dict[str, Any]:
-    """Ingest the corpus into its own index, run the test queries (hybrid, top ``k``), score them."""
+    """Ingest the corpus into its own index, run the queries of ``split`` (hybrid, top ``k``), score them."""
     from tqdm import tqdm
 
-    data = load_beir(root)
+    data = load_beir(root, split)
     own = beir_settings(settings, data.root)
     store = IndexStore.open(own, embedder=embedder)
     try:
@@ -183,6 +193,7 @@ def run_beir(
     n = len(per_query)
     return {
         "dataset": data.root.name,
+        "split": split,
         "home": str(own.home),
         "queries": n,
         "docs": docs,

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evals.beir import run_beir
+from evals.beir import DEFAULT_SPLIT, run_beir
 from evals.harness import run_eval, support_validation
 from evals.questions import load_questions
 from evals.records import EvalRun, JudgeScores
@@ -57,7 +57,14 @@ def add_eval_parser(subparsers: Any, common_parent: argparse.ArgumentParser) -> 
     p.add_argument(
         "--beir",
         metavar="DIR",
-        help="also score hybrid retrieval on a BEIR dataset (corpus.jsonl, queries.jsonl, qrels/test.tsv)",
+        help="also score hybrid retrieval on a BEIR dataset (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv)",
+    )
+    p.add_argument(
+        "--split",
+        default=DEFAULT_SPLIT,
+        metavar="SPLIT",
+        help=f"with --beir: the qrels split to score, qrels/SPLIT.tsv (default {DEFAULT_SPLIT}; "
+        "'train' where the test split is held out)",
     )
     p.add_argument(
         "--judge",
@@ -121,13 +128,16 @@ def evaluate(
     progress: bool = True,
     judge: Judge | None = None,
     beir: str | None = None,
+    split: str = DEFAULT_SPLIT,
 ) -> EvalRun:
     """Run the set, attach support validation (and BEIR), write the report files; return the results."""
 
     run = run_eval(engine, load_questions(set_path), mode=mode, k=k, progress=progress, judge=judge)
     run.support_validation = support_validation(engine)
     if beir:
-        run.beir = run_beir(engine.settings, beir, progress=progress, embedder=engine.store.embedder)
+        run.beir = run_beir(
+            engine.settings, beir, progress=progress, embedder=engine.store.embedder, split=split
+        )
     write_report(run, out)
     return run
 
@@ -162,6 +172,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         progress=progress,
         judge=judge,
         beir=getattr(args, "beir", None),
+        split=getattr(args, "split", None) or DEFAULT_SPLIT,
     )
 
     print(summary_text(run), end="")

@@ -11,6 +11,16 @@ from rag.index.manifest import Manifest
 from rag.records import normalise_title
 
 TYPES = ("fact", "concept", "multi", "unanswerable")
+#: Finer kinds a set may give a question (optional): which probe it is, for per-kind figures.
+KINDS = (
+    "fact",  # a figure or fact one paper states
+    "paraphrase",  # a concept question in everyday words, not the paper's own terms (answerable)
+    "about",  # "what is X about?"
+    "which_papers",  # "which papers do X?" (multi-paper)
+    "compare",  # how papers compare on something (multi-paper)
+    "near_miss",  # about a real paper, asking for something it doesn't give (unanswerable)
+    "off_topic",  # about nothing the corpus holds (unanswerable)
+)
 
 
 @dataclass
@@ -21,6 +31,8 @@ class Question:
     gold: list[str]
     answer_facts: list[str] = field(default_factory=list)
     gold_ids: list[str] = field(default_factory=list)
+    kind: str = ""  # one of KINDS, when the set says
+    about: list[str] = field(default_factory=list)  # near misses: the paper(s) the question is about
 
     @property
     def answerable(self) -> bool:
@@ -40,12 +52,18 @@ def load_questions(path: Path) -> list[Question]:
                 type=data.get("type", "fact"),
                 gold=list(data.get("gold", [])),
                 answer_facts=list(data.get("answer_facts", [])),
+                kind=str(data.get("kind", "")),
+                about=list(data.get("about", [])),
             )
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise InputError(f"not a question record ({exc})", path=str(path), line=number) from None
         if question.type not in TYPES:
             raise InputError(
                 f"type {question.type!r} is not one of {', '.join(TYPES)}", path=str(path), line=number
+            )
+        if question.kind and question.kind not in KINDS:
+            raise InputError(
+                f"kind {question.kind!r} is not one of {', '.join(KINDS)}", path=str(path), line=number
             )
         out.append(question)
     return out

@@ -9,18 +9,11 @@ our markers and ``cites`` holds the source numbers. Markers are written back onl
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from rag.text import split_sentences
+from rag.text import cited_numbers, markers_before_stop, rewrite_markers, split_sentences, strip_markers
 from rag.types import Claim
-
-_MARK = re.compile(r"\[\s*(\d+(?:\s*(?:[-–,;]|and)\s*\d+)*)\s*\]")
-_MARKS_AFTER_STOP = re.compile(r"([.!?])((?:\s*\[[\d\s,;\-–and]+\])+)")
-#: A range marker wider than this ("[1-500]") is garbage, not a citation of every source in it.
-_MAX_RANGE = 20
-_SPACE_BEFORE_PUNCT = re.compile(r"[ \t]+([.,;:!?])")
 
 
 class Cited(Protocol):
@@ -34,58 +27,28 @@ class Cited(Protocol):
     def quoted(self) -> bool: ...
 
 
-def numbers_in(marker_body: str) -> list[int]:
-    out: list[int] = []
-    for part in re.split(r"\s*(?:,|;|and)\s*", marker_body):
-        if not part:
-            continue
-        bounds = re.split(r"\s*[-–]\s*", part)
-        if len(bounds) == 2 and bounds[0].isdigit() and bounds[1].isdigit():
-            lo, hi = int(bounds[0]), int(bounds[1])
-            if lo <= hi and hi - lo <= _MAX_RANGE:
-                out.extend(range(lo, hi + 1))
-        elif part.isdigit():
-            out.append(int(part))
-    return out
-
-
 def cites_of(sentence: str, n_sources: int) -> list[int]:
     """Valid source numbers cited in a sentence, in order, without repeats."""
-    seen: list[int] = []
-    for match in _MARK.finditer(sentence):
-        for n in numbers_in(match.group(1)):
-            if 1 <= n <= n_sources and n not in seen:
-                seen.append(n)
-    return seen
+    return list(dict.fromkeys(n for n in cited_numbers(sentence) if 1 <= n <= n_sources))
 
 
 def clean_markers(text: str, n_sources: int) -> str:
     """Rewrite every marker to the canonical [n] form, dropping numbers that are not sources."""
-
-    def fix(match: re.Match[str]) -> str:
-        valid = [n for n in numbers_in(match.group(1)) if 1 <= n <= n_sources]
-        return "".join(f"[{n}]" for n in dict.fromkeys(valid))
-
-    cleaned = _MARK.sub(fix, text)
-    return re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", cleaned)).strip()
-
-
-def strip_markers(sentence: str) -> str:
-    """The sentence without its citation markers, spaces tidied ("A [1] b [2]." → "A b.")."""
-    text = " ".join(_MARK.sub(" ", sentence).split())
-    return _SPACE_BEFORE_PUNCT.sub(r"\1", text)
+    return rewrite_markers(
+        text, lambda numbers: markers(dict.fromkeys(n for n in numbers if 1 <= n <= n_sources))
+    )
 
 
 def split_cited_sentences(text: str, n_sources: int) -> list[tuple[str, list[int]]]:
     """Answer sentences as (body without markers, the sources they cite); markers written after
     the full stop stay with the sentence they follow ("… 7.8%. [1] Next …")."""
-    moved = _MARKS_AFTER_STOP.sub(lambda m: f"{m.group(2)}{m.group(1)}", text)
+    moved = markers_before_stop(text)
     out = []
     for paragraph in moved.splitlines():
         for sentence in split_sentences(paragraph.strip()):
             sentence = sentence.strip()
             body = strip_markers(sentence)
-            if body and re.search(r"[A-Za-z0-9]", body):
+            if body and any(c.isalnum() for c in body):
                 out.append((body, cites_of(sentence, n_sources)))
     return out
 
@@ -97,7 +60,7 @@ def parse(text: str, n_sources: int) -> list[Claim]:
     return [Claim(body, tuple(cites)) for body, cites in split_cited_sentences(cleaned, n_sources)]
 
 
-def markers(cites: Sequence[int]) -> str:
+def markers(cites: Iterable[int]) -> str:
     return "".join(f"[{n}]" for n in cites)
 
 

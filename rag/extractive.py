@@ -16,8 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rag.lexical import content_stems
-from rag.text import split_sentences
+from rag.text import content_terms, split_sentences
 from rag.types import Hit
 
 if TYPE_CHECKING:
@@ -39,13 +38,13 @@ def select_quotes(question: str, hits: Sequence[Hit], settings: AnswerSettings) 
     """The abstract sentences that best answer ``question``, in reading order (at most
     ``settings.max_sentences``); none when there is nothing to quote or the question has no content
     word."""
-    asked = content_stems(question, drop_question_words=True)
-    candidates: list[tuple[float, int, int, str, set[str]]] = []
+    asked = content_terms(question, question=True)
+    candidates: list[tuple[float, int, int, str, frozenset[str]]] = []
     for rank, hit in enumerate(hits):
         for position, sentence in enumerate(split_sentences(hit.abstract)):
             sentence = sentence.strip()
             if len(sentence) > settings.quote_min_chars:
-                candidates.append((0.0, rank, position, sentence, content_stems(sentence)))
+                candidates.append((0.0, rank, position, sentence, content_terms(sentence)))
     if not candidates or not asked:
         return []
     df: dict[str, int] = {}
@@ -63,7 +62,7 @@ def select_quotes(question: str, hits: Sequence[Hit], settings: AnswerSettings) 
         scored.append((overlap + in_best_chunk + rank_bonus, rank, position, sentence, stems))
     scored.sort(key=lambda c: -c[0])
     best = scored[0][0]
-    chosen: list[tuple[float, int, int, str, set[str]]] = []
+    chosen: list[tuple[float, int, int, str, frozenset[str]]] = []
     for cand in scored:
         if len(chosen) >= settings.max_sentences or cand[0] < settings.quote_min_relative_score * best:
             break

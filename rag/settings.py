@@ -53,7 +53,9 @@ __all__ = [
 #: 2: chunk ids carry a hash of their text (rag/index/chunk_ids.py).
 #: 3: Chroma metadata holds filter fields (int year; lists of categories, sources, author words) that
 #:    filters query directly (rag/index/vectors.py); the manifest keeps them for BM25's filter columns.
-CHUNKER_VERSION = 3
+#: 4: one text module (rag/text/): BM25 stores rag.text.terms tokens (NLTK + research stopwords, acronym
+#:    plurals folded), and sentences also end after a closing quote or bracket ('… shown.) Next').
+CHUNKER_VERSION = 4
 
 
 class Settings(BaseSettings):

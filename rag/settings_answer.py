@@ -175,26 +175,22 @@ class RefusalSettings(BaseModel):
     strength_threshold: float = Field(
         calibrated("refusal.strength_threshold"),
         ge=0,
-        description="Calibrated: the value is in rag/calibration.json. "
-        "Refuse below this evidence strength, exp(best dense cosine - 1) + coverage_weight x "
-        "coverage. Calibrated in-sample on evals/sets/sample.jsonl (53 answerable, 12 unanswerable "
-        "questions; all-MiniLM-L6-v2): answerable questions scored >= 0.849, unanswerable <= 0.914, and "
-        "every unanswerable one above 0.84 is caught by the missing-name rule.",
+        description="Calibrated: the value is in rag/calibration.json (python -m evals.calibrate_refusal "
+        "--write; its _provenance gives the split and the held-out figures). Refuse below this evidence "
+        "strength, exp(best dense cosine - 1) + coverage_weight x coverage.",
     )
     coverage_weight: float = Field(
         calibrated("refusal.coverage_weight"),
         ge=0,
-        description="Calibrated: the value is in rag/calibration.json. "
-        "Weight of coverage (the share of the question's content words found in one retrieved "
-        "paper) in the strength. Chosen with strength_threshold, on the same set.",
+        description="Calibrated with strength_threshold (rag/calibration.json). Weight of coverage (the share "
+        "of the question's content terms found in one retrieved paper) in the strength.",
     )
     coverage_with_missing_names: float = Field(
         calibrated("refusal.coverage_with_missing_names"),
         ge=0,
         le=1,
-        description="Calibrated: the value is in rag/calibration.json. "
-        "Refuse when a name the question asks about ('Elo', 'ADHD-200') is in no retrieved "
-        "abstract and coverage is below this. Calibrated with strength_threshold, on the same set.",
+        description="Calibrated with strength_threshold (rag/calibration.json). Refuse when a name the question "
+        "asks about ('Elo', 'ADHD-200') is in no retrieved abstract and coverage is below this.",
     )
 
 
@@ -205,11 +201,9 @@ class SupportSettings(BaseModel):
         calibrated("support.threshold"),
         ge=0,
         le=1,
-        description="Calibrated: the value is in rag/calibration.json. "
-        "Sentences scoring below this are flagged unsupported. Calibrated by "
-        "evals/calibrate_support.py on the calibration half of evals/sets/support_labels.jsonl (130 "
-        "labelled sentences over data/sample; all-MiniLM-L6-v2): the midpoint of the thresholds that "
-        "maximise F1 at flagging unsupported sentences. The eval report shows the held-out half.",
+        description="Calibrated: the value is in rag/calibration.json (python -m evals.calibrate_support "
+        "--write: fitted on half of evals/sets/support_labels.jsonl; _provenance gives the held-out half). "
+        "Sentences scoring below this are flagged unsupported.",
     )
     hard_fail_cap: float = Field(
         0.3,

@@ -23,48 +23,31 @@ from typing import TYPE_CHECKING
 
 from rag.embedders import Embedder
 from rag.settings import SupportSettings
-from rag.text import split_sentences
+from rag.text import (
+    NameIndex,
+    content_terms,
+    names_in,
+    numbers_in,
+    position,
+    split_sentences,
+    strip_markers,
+    unescape_latex,
+    values_in,
+)
 from rag.types import Claim, Hit, SentenceCheck
 
 if TYPE_CHECKING:
     import numpy as np
 
 
-_MARKER = re.compile(r"\s*\[\d+(?:\s*[,;–-]\s*\d+)*\]")
-_LATEX = re.compile(r"\\([%$&#_])")
-_UNIT = r"(?:%|percent\b|x\b|×|times|[kKMB]\b|b\b|million\b|billion\b|thousand\b)"
-_NUMBER = re.compile(rf"(?<![A-Za-z0-9.])(\d{{1,3}}(?:,\d{{3}})+|\d+)(\.\d+)?(\s?{_UNIT})?(?![A-Za-z0-9])")
-_ANY_NUMBER = re.compile(rf"(\d{{1,3}}(?:,\d{{3}})+|\d+)(\.\d+)?(\s?{_UNIT})?")
-_SCALE = {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6, "b": 1e9, "billion": 1e9}
-_DIGIT_WORDS = "zero one two three four five six seven eight nine ten"
-_NUMBER_WORDS = {w: float(i) for i, w in enumerate(_DIGIT_WORDS.split())}
-_NUMBER_WORDS |= {"eleven": 11, "twelve": 12, "twenty": 20, "thirty": 30, "hundred": 100}
-# "two papers agree" counts the sources, not something in them
-_WORD_NUMBER = re.compile(
-    r"\b(" + "|".join(w for w in _NUMBER_WORDS if w not in ("zero", "one")) + r")\b"
-    r"(?! (?:papers|studies|sources|works|articles|abstracts)\b)"
-)
-_NAME_TOKEN = re.compile(r"(?<![^\s/=<>()\[\]{};:\"“”])[A-Za-z][^\s/=<>()\[\]{};:\"“”]*")
 # "Smith et al. (2023)": author names and years come from the paper's metadata, not its abstract
 _AUTHOR_CITE = re.compile(r"\b[A-Z][\w'’-]+(?:,? (?:and|&) [A-Z][\w'’-]+)? et al\.?(?:,? \(?\d{4}[a-z]?\)?)?")
-_TOKEN = re.compile(r"[^\s/=<>()\[\]{};:\"“”]+")
-_ALNUM = re.compile(r"[a-z0-9]+")
-_ATOM = re.compile(r"[a-z]+|[0-9]+")
 _COMPARATIVES = re.compile(
     r"\b(than|outperform|better|higher|lower|worse|beat|exceed|surpass|superior|inferior)"
 )
 _INVERTS_ORDER = re.compile(
     r"\b(\w+(ed|en) by|compared (to|with)|relative to|versus|vs\b|whereas|while|unlike)"
 )
-_STOPWORD_TEXT = """a about above across after again against all also although am among an and any are as at be because been
-    before being below between both but by can could did do does doing down during each either even
-    every few for from further had has have having he her here hers him his how however i if in into is
-    it its itself just many may might more most much must my no nor not now of off often on once only or
-    other our ours out over own per rather same she should so some such than that the their theirs them
-    then there these they this those through thus to too under until up upon us very via was we were
-    what when where whereas whether which while who whom why will with within without would yet you your
-    authors author paper study work show shows shown find finds found"""
-_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 @dataclass
@@ -77,112 +60,22 @@ class Support:
     vetoed: bool = False  # a hard check failed (a number or name not cited, a reversed comparison)
 
 
-def strip_markers(sentence: str) -> str:
-    """The sentence without "[1]" / "[2, 3]" citation markers, whitespace collapsed."""
-    return " ".join(_MARKER.sub("", sentence).split())
-
-
-def _stem(word: str) -> str:
-    for suffix, keep in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
-            return word[: len(word) - len(suffix)] + keep
-    return word
-
-
-@lru_cache(maxsize=8192)
-def content_words(text: str) -> frozenset[str]:
-    """Lower-cased, lightly stemmed words that carry meaning (no stopwords, no bare numbers)."""
-    words = _ALNUM.findall(text.lower())
-    return frozenset(_stem(w) for w in words if w not in _STOPWORDS and not w.isdigit() and len(w) > 1)
-
-
-def _values(match: re.Match[str]) -> set[float]:
-    value = float(match.group(1).replace(",", "") + (match.group(2) or ""))
-    unit = (match.group(3) or "").strip().lower()
-    return {value, value * _SCALE[unit]} if unit in _SCALE else {value}
-
-
-def _tokens(sentence: str) -> list[tuple[str, bool]]:
-    """Tokens with their punctuation trimmed, each flagged when it starts a sentence or clause."""
-    out: list[tuple[str, bool]] = []
-    for m in _TOKEN.finditer(sentence):
-        token = m.group(0).strip(",.!?'’")
-        if token:
-            out.append((token, not out or sentence[: m.start()].rstrip()[-1:] in ":—"))
-    return out
-
-
-def numbers_in(sentence: str) -> list[tuple[str, set[float]]]:
-    """Each number in a sentence as (as written, values it may stand for); digits in names don't count."""
-    names = [m.span() for m in _NAME_TOKEN.finditer(sentence)]
-    found = [
-        (m.group(0).strip(), _values(m))
-        for m in _NUMBER.finditer(sentence)
-        if not any(start <= m.start() < end for start, end in names)
-    ]
-    return found + [(w, {_NUMBER_WORDS[w]}) for w in _WORD_NUMBER.findall(sentence.lower())]
-
-
-def entities_in(sentence: str) -> list[str]:
-    """Names a source must mention: acronyms, CamelCase, letter+digit tokens, capitals mid-sentence."""
-    out: list[str] = []
-    for token, first in _tokens(sentence):
-        parts = re.sub(r"['’]s$", "", token).split("-")
-        while parts and parts[-1].isalpha() and parts[-1].islower() and len(parts) > 1:
-            parts.pop()  # LLM-generated -> LLM, Brain-only -> Brain
-        while parts and parts[0].isalpha() and parts[0].islower() and len(parts) > 1:
-            parts.pop(0)  # non-LLM -> LLM
-        word = "-".join(parts)
-        if len(word) < 2 or not word[0].isalpha():
-            continue
-        if (
-            any(c.isdigit() for c in word)
-            or sum(c.isupper() for c in word) >= 2
-            or (word[0].isupper() and not first and word.lower() not in _STOPWORDS)
-        ):
-            out.append(word)
-    return list(dict.fromkeys(out))
-
-
-@lru_cache(maxsize=4096)
-def _entity_pattern(entity: str) -> re.Pattern[str]:
-    """Matches the name in canonical text, with or without punctuation: GPT-4o = GPT4o, but not GPT-4."""
-    atoms = _ATOM.findall(re.sub(r"(?<=[A-Z])s$", "", entity).lower())  # LLMs -> LLM(s)
-    return re.compile(r"(?<![a-z0-9])" + " ?".join(atoms) + r"s?(?![a-z0-9])")
-
-
-def _canonical(text: str) -> str:
-    return " ".join(_ALNUM.findall(text.lower()))
-
-
 @dataclass(frozen=True)
 class _Abstract:
     """What the checks need from one abstract, computed once per abstract text."""
 
     text: str
     sentences: tuple[str, ...]
-    canonical: str
-    initials: str  # first letters of its words, so "LLM" is found as "large language models"
+    names: NameIndex
     values: frozenset[float]
     words: frozenset[str]
 
 
 @lru_cache(maxsize=512)
 def _prepare(abstract: str) -> _Abstract:
-    text = " ".join(_LATEX.sub(r"\1", abstract).split())  # LaTeX "88\%" reads as "88%"
-    values = {v for m in _ANY_NUMBER.finditer(text) for v in _values(m)}
-    values |= {_NUMBER_WORDS[w] for w in _ALNUM.findall(text.lower()) if w in _NUMBER_WORDS}
+    text = " ".join(unescape_latex(abstract).split())
     sentences = tuple(s.strip() for s in split_sentences(text) if s.strip())
-    canonical = _canonical(text)
-    initials = "".join(w[0] for w in canonical.split())
-    return _Abstract(text, sentences, canonical, initials, frozenset(values), content_words(text))
-
-
-def _has_entity(entity: str, abstract: _Abstract) -> bool:
-    if _entity_pattern(entity).search(abstract.canonical):
-        return True
-    name = re.sub(r"(?<=[A-Z])s$", "", entity)
-    return name.isalpha() and name.isupper() and len(name) >= 3 and name.lower() in abstract.initials
+    return _Abstract(text, sentences, NameIndex.of(text), values_in(text), content_terms(text))
 
 
 def _reversed_pair(sentence: str, entities: list[str], abstracts: list[_Abstract]) -> tuple[str, str] | None:
@@ -190,13 +83,13 @@ def _reversed_pair(sentence: str, entities: list[str], abstracts: list[_Abstract
     cues = set(_COMPARATIVES.findall(sentence.lower()))
     if not cues or len(entities) < 2 or _INVERTS_ORDER.search(sentence.lower()):
         return None
-    mine = {e: m.start() for e in entities if (m := _entity_pattern(e).search(_canonical(sentence)))}
+    mine = {e: at for e in entities if (at := position(e, sentence)) is not None}
     reversed_pair, agrees = None, False
     for source in (s for a in abstracts for s in a.sentences):
         low = source.lower()
         if not cues & set(_COMPARATIVES.findall(low)) or _INVERTS_ORDER.search(low):
             continue
-        theirs = {e: m.start() for e in mine if (m := _entity_pattern(e).search(_canonical(source)))}
+        theirs = {e: at for e in mine if (at := position(e, source)) is not None}
         pairs = [(a, b) for a in theirs for b in theirs if mine[a] < mine[b]]
         flipped = [(a, b) for a, b in pairs if theirs[a] > theirs[b]]
         if pairs and len(flipped) * 2 > len(pairs):
@@ -300,12 +193,12 @@ class SupportScorer:
         """Best blend of meaning and wording over the cited units; missing numbers or names veto it."""
         weight = self.settings.semantic_weight
         vector = vectors[sentence]
-        words = content_words(sentence)
+        words = content_terms(sentence)
         covered = len(words & frozenset().union(*(a.words for a in abstracts))) / len(words) if words else 1.0
         score, index, evidence = 0.0, -1, ""
         for i, abstract in enumerate(abstracts):
             for unit in self._texts(sentence, [abstract], pairs)[1:]:
-                in_unit = len(words & content_words(unit)) / len(words) if words else 1.0
+                in_unit = len(words & content_terms(unit)) / len(words) if words else 1.0
                 blend = weight * float(vector @ vectors[unit])
                 blend += (1 - weight) * (covered + in_unit) / 2
                 if blend > score or index < 0:
@@ -314,8 +207,8 @@ class SupportScorer:
         values = frozenset().union(*(a.values for a in abstracts))
         claim = _AUTHOR_CITE.sub(" ", sentence)
         missing = [text for text, vals in numbers_in(claim) if not vals & values]
-        entities = entities_in(claim)
-        missing += [f"'{e}'" for e in entities if not any(_has_entity(e, a) for a in abstracts)]
+        entities = names_in(claim)
+        missing += [f"'{e}'" for e in entities if not any(a.names.mentions(e) for a in abstracts)]
         where = "the cited abstracts" if len(abstracts) > 1 else "the cited abstract"
         flipped = None if missing else _reversed_pair(sentence, entities, abstracts)
         if missing:

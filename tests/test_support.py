@@ -10,7 +10,8 @@ import pytest
 
 from evals.calibrate_support import evaluate_scorer, load_abstracts, load_labels
 from rag.records import normalise_title
-from rag.support import SupportScorer, entities_in, numbers_in, strip_markers
+from rag.support import SupportScorer
+from rag.text import names_in, numbers_in, strip_markers
 
 CLOUDFORMER = "CloudFormer: An Attention-based Performance Prediction for Public Clouds with Unknown Workload"
 LOGICGUIDE = "Certified Reasoning with Language Models"
@@ -204,9 +205,7 @@ def test_number_and_name_extraction() -> None:
         "0.01",
     ]
     assert numbers_in("GPT-3.5 and Llama-2-7b-chat on CIFAR-10") == []  # digits inside names are names
-    assert entities_in(
-        "Notably, LogicGuide beats GPT-4o and Llama-3-8B on SQuAD, unlike LLM-based agents."
-    ) == [
+    assert names_in("Notably, LogicGuide beats GPT-4o and Llama-3-8B on SQuAD, unlike LLM-based agents.") == [
         "LogicGuide",
         "GPT-4o",
         "Llama-3-8B",

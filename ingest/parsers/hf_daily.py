@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ingest.parsers.base import Skip
 from rag.records import Paper
+from rag.text import sentence_ends
 
 SOURCE = "hf_daily"
 NO_ABSTRACT = "record has a title but no abstract"
@@ -32,8 +33,6 @@ _ORG = re.compile(r"^(?P<handle>\S+) (?P<name>.+)$")
 _BANNERS = ("new", "subscribe", "daily papers", "trending papers", "upvote")
 _BANNER_PREFIXES = ("get trending papers", "byak", "by ak and")
 _GLUED_SUBSCRIBE = re.compile(r"^Subscribe(?=[A-Z0-9\"'“(\[])")
-_SENTENCE_BREAK = re.compile(r"[.!?][\"')\]]?\s+[A-Z(\"'“]")
-_ABBREVIATION = re.compile(r"\b(?:vs|e\.g|i\.e|et al|cf|Fig|Eq|No|Dr|St)\.\s", re.IGNORECASE)
 _URL = re.compile(r"https?://|www\.|github\.com")
 _STRONG_MARKERS = ("get trending papers in your email inbox", "byak and the research community")
 
@@ -67,8 +66,7 @@ def _is_prose(line: str) -> bool:
     """Abstract-like: long, several sentences, a sentence ending in a full stop, or a link."""
     if len(line) >= 300 or _URL.search(line):
         return True
-    breaks = len(_SENTENCE_BREAK.findall(_ABBREVIATION.sub(" ", line)))
-    if breaks >= 2 and len(line) >= 80:
+    if sentence_ends(line) >= 2 and len(line) >= 80:
         return True
     return line.endswith(".") and len(line.split()) >= 8
 

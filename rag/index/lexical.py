@@ -12,7 +12,9 @@ Each build stores its papers' filter fields as columns (rag/index/filtering.py) 
 chunk ids, so a filter becomes a weight mask in a few numpy operations, at any corpus size.
 
 We use bm25s directly rather than llama-index's BM25Retriever: it persists only ids (not
-whole nodes), and its ``weight_mask`` lets filters apply inside retrieval.
+whole nodes), and its ``weight_mask`` lets filters apply inside retrieval. Chunks and queries are
+tokenised by :func:`rag.text.terms` (the stopwords and stemmer refusal, extractive answers and
+support checking use too) and handed to bm25s as token lists.
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import IndexDamagedError
 from rag.index.filtering import Conditions, FilterColumns, FilterFields
+from rag.text import terms
 
 if TYPE_CHECKING:
     from rag.records import Chunk
@@ -37,20 +40,6 @@ CURRENT = "CURRENT"
 _IDS = "chunk_ids.json"
 _ROWS = "chunk_rows.npy"  # per chunk: its paper's row in the filter columns
 _COLUMNS = "filters.npz"
-
-
-def _stemmer() -> Any:
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
-def _tokenize(texts: Sequence[str], *, return_ids: bool = True) -> Any:
-    import bm25s
-
-    return bm25s.tokenize(
-        list(texts), stopwords="en", stemmer=_stemmer(), show_progress=False, return_ids=return_ids
-    )
 
 
 def published(directory: Path) -> str | None:
@@ -111,7 +100,7 @@ class BM25Index:
         retriever = None
         if texts:
             retriever = bm25s.BM25()
-            retriever.index(_tokenize(texts), show_progress=False)
+            retriever.index([terms(t) for t in texts], show_progress=False)
         return cls(
             f"v{version}",
             retriever,
@@ -154,12 +143,12 @@ class BM25Index:
             if not papers.any():
                 return []
             mask = papers[self.rows].astype("float32")  # each chunk takes its paper's verdict
-        tokens = _tokenize([query], return_ids=False)
-        if not tokens or not tokens[0]:
+        tokens = terms(query)
+        if not tokens:
             return []
         n = min(n, len(self._chunk_ids))
         docs, scores = self.retriever.retrieve(
-            tokens, k=n, show_progress=False, n_threads=1, weight_mask=mask
+            [tokens], k=n, show_progress=False, n_threads=1, weight_mask=mask
         )
         return [
             (self._chunk_ids[int(d)], float(sc)) for d, sc in zip(docs[0], scores[0], strict=True) if sc > 0
