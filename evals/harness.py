@@ -10,6 +10,8 @@ follow the definitions below (all in 0..1 unless named ``*_ms`` or ``*tokens*``)
   whose sentence the cited abstracts support (``SentenceCheck.supported``);
 * citation recall (ALCE-style) — share of answer sentences carrying a citation that supports them;
 * unsupported rate — share of answer sentences not supported by what they cite;
+* contradicted rate — share of answer sentences their cited abstracts contradict (verdict label
+  ``contradicted``; a part of the unsupported rate, in results.json);
 * refusal accuracy — refused unanswerable questions / unanswerable questions;
 * false-refusal rate — refused answerable questions / answerable questions.
 """
@@ -76,12 +78,14 @@ def answer_metrics(question: Question, answer: Answer) -> AnswerMetrics:
     """Per-question answer figures, with the raw counts the aggregates are built from."""
     sources = answer.sources
     gold = set(question.gold_ids)
-    pairs = correct = sentences = supported_cited = unsupported = 0
+    pairs = correct = sentences = supported_cited = unsupported = contradicted = 0
     if not answer.refused:
         for s in answer.sentences:
             sentences += 1
             if not s.supported:
                 unsupported += 1
+            if s.contradicted:
+                contradicted += 1
             if s.cites and s.supported:
                 supported_cited += 1
             for n in s.cites:
@@ -97,6 +101,7 @@ def answer_metrics(question: Question, answer: Answer) -> AnswerMetrics:
         sentences=sentences,
         sentences_supported_cited=supported_cited,
         sentences_unsupported=unsupported,
+        sentences_contradicted=contradicted,
     )
 
 
@@ -123,6 +128,7 @@ def _answer_summary(results: list[QuestionResult]) -> AnswerSummary:
         citation_precision=sum(m.citation_correct for m in ms) / pairs if pairs else None,
         citation_recall=sum(m.sentences_supported_cited for m in ms) / sentences if sentences else None,
         unsupported_rate=sum(m.sentences_unsupported for m in ms) / sentences if sentences else None,
+        contradicted_rate=sum(m.sentences_contradicted for m in ms) / sentences if sentences else None,
         refusal_accuracy=_mean([float(r.refused) for r in unanswerable]),
         false_refusal_rate=_mean([float(r.refused) for r in answerable]),
         latency_p50_ms=percentile(latencies, 50) if latencies else None,

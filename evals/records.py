@@ -93,6 +93,7 @@ class AnswerMetrics:
     sentences: int = 0
     sentences_supported_cited: int = 0
     sentences_unsupported: int = 0
+    sentences_contradicted: int = 0  # of the unsupported, those the cited abstracts contradict
 
     @property
     def citation_precision(self) -> float | None:
@@ -106,11 +107,16 @@ class AnswerMetrics:
     def unsupported_rate(self) -> float | None:
         return _ratio(self.sentences_unsupported, self.sentences)
 
+    @property
+    def contradicted_rate(self) -> float | None:
+        return _ratio(self.sentences_contradicted, self.sentences)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {
             "citation_precision": self.citation_precision,
             "citation_recall": self.citation_recall,
             "unsupported_rate": self.unsupported_rate,
+            "contradicted_rate": self.contradicted_rate,
         }
 
     @classmethod
@@ -135,6 +141,7 @@ class AnswerSummary:
     citation_precision: float | None = None
     citation_recall: float | None = None
     unsupported_rate: float | None = None
+    contradicted_rate: float | None = None  # share of answer sentences their cited abstracts contradict
     refusal_accuracy: float | None = None
     false_refusal_rate: float | None = None
     latency_p50_ms: float | None = None

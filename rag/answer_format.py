@@ -10,6 +10,8 @@ Record text (titles, quotes, reasons, URLs) is data: each format escapes it with
 and only http(s) URLs become links. Citation markers and links are built from each sentence's
 ``cites``, never from bracketed numbers in its text, so a quote's own "[1][2][3]" stays text.
 Quoted sentences (an extractive answer's) are recognised by ``SentenceCheck.quoted``, never by text.
+Every format marks a sentence the verifier labelled ``contradicted`` (its cited abstract says
+otherwise: ✗, with the reason naming the sentence) apart from one merely not supported (⚠).
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ def from_dict(data: dict[str, Any]) -> Answer:
 
 # --- terminal ------------------------------------------------------------------------------------
 def to_text(answer: Answer) -> str:
-    """The answer, unsupported sentences marked, then numbered references; without control
+    """The answer, unsupported (⚠) and contradicted (✗) sentences marked, then numbered references; without control
     characters, so an abstract can't send escape sequences to the terminal."""
     lines: list[str] = []
     if answer.refused:
@@ -78,7 +80,12 @@ def to_text(answer: Answer) -> str:
     if answer.intro:
         lines.append(plain(answer.intro))
     for s in answer.sentences:
-        mark = "" if s.supported else f"  ⚠ unsupported: {plain(s.reason) or 'not backed by its citation'}"
+        if s.supported:
+            mark = ""
+        elif s.contradicted:
+            mark = f"  ✗ contradicted: {plain(s.reason) or 'the cited abstract says otherwise'}"
+        else:
+            mark = f"  ⚠ unsupported: {plain(s.reason) or 'not backed by its citation'}"
         lines.append(f"{plain(sentence_text(s.text, s.cites, quoted=s.quoted))}{mark}")
     if not answer.sentences:
         lines.append(plain(answer.text))
@@ -87,12 +94,23 @@ def to_text(answer: Answer) -> str:
         lines.append(
             f"  [{n}] {plain(cite.title)} ({cite.year or 'n.d.'}) {safe_url(cite.url) or ''}".rstrip()
         )
-    flagged = sum(not s.supported for s in answer.sentences)
-    if flagged:
-        lines.append(
-            f"\n{flagged} of {len(answer.sentences)} sentences are not supported by the abstracts they cite."
-        )
+    if note := flagged_note(answer.sentences):
+        lines.append(f"\n{note}.")
     return "\n".join(lines)
+
+
+def flagged_note(sentences: Sequence[SentenceCheck], where: str = "the abstracts they cite") -> str:
+    """ "2 of 4 sentences are not supported by the abstracts they cite; 1 is contradicted by them"
+    ("" when every sentence is supported), without a final full stop."""
+    flagged = sum(not s.supported for s in sentences)
+    if not flagged:
+        return ""
+    contradicted = sum(s.contradicted for s in sentences)
+    verb = "are" if len(sentences) != 1 else "is"
+    note = f"{flagged} of {len(sentences)} sentence{'s' if len(sentences) != 1 else ''} {verb} not supported by {where}"
+    if contradicted:
+        note += f"; {contradicted} {'is' if contradicted == 1 else 'are'} contradicted by them"
+    return note
 
 
 # --- Markdown ------------------------------------------------------------------------------------
@@ -119,12 +137,13 @@ def to_markdown(answer: Answer) -> str:
         lines += [f"{i}. {_ref(h.title, h.year, h.url)}" for i, h in enumerate(answer.sources, start=1)]
         return "\n".join(lines)
     quotes = any(s.quoted for s in answer.sentences)
-    unsupported = 0
     for s in answer.sentences:
         if s.supported:
             lines.append(_sentence_markdown(s))
+        elif s.contradicted:
+            reason = markdown_escape(s.reason or "the cited abstract says otherwise")
+            lines.append(f"{_sentence_markdown(s)} ✗ *(contradicted: {reason})*")
         else:
-            unsupported += 1
             reason = markdown_escape(s.reason or "not backed by its citation")
             lines.append(f"{_sentence_markdown(s)} ⚠ *(unsupported: {reason})*")
     if not answer.sentences:
@@ -135,10 +154,8 @@ def to_markdown(answer: Answer) -> str:
     refs = ["", "", "**References**", ""]
     for n, cite in sorted(answer.citations.items()):
         refs += [f"[{n}] {_ref(cite.title, cite.year, cite.url)}", ""]
-    if unsupported:
-        refs.append(
-            f"_{unsupported} of {len(answer.sentences)} sentences are not supported by the cited abstracts._"
-        )
+    if note := flagged_note(answer.sentences, "the cited abstracts"):
+        refs.append(f"_{note}._")
     return body + "\n".join(refs).rstrip() + "\n"
 
 
@@ -174,7 +191,7 @@ def _sentence_html(sentence: SentenceCheck, n_sources: int) -> str:
 
 def to_html(answer: Answer) -> str:
     """The chat message: cited sentences linking to their source cards (``#source-n``), ⚠ on
-    unsupported ones; a refusal lists the closest papers."""
+    unsupported ones, ✗ on contradicted ones; a refusal lists the closest papers."""
     n = len(answer.sources)
     if answer.refused:
         lines = [f"<div class='refusal'>{html_text(answer.text)}</div>", "<ol class='closest'>"]
@@ -186,13 +203,18 @@ def to_html(answer: Answer) -> str:
     if not answer.sentences:  # nothing was checked (no sentence in the text): show it as plain text
         return html_text(answer.text)
     out: list[str] = []
-    flagged = 0
     for s in answer.sentences:
         body = _sentence_html(s, n)
         if s.supported:
             out.append(f"<span class='sent ok'>{body}</span>")
+        elif s.contradicted:
+            reason = html_text(s.reason or "the abstract it cites says otherwise")
+            out.append(
+                f"<span class='sent contradicted' title='Contradicted: {reason}'>{body} "
+                f"<span class='contra' role='img' aria-label='Contradicted: {reason}' "
+                f"title='Contradicted: {reason}'>✗</span></span>"
+            )
         else:
-            flagged += 1
             reason = html_text(s.reason or "not backed by the abstract it cites")
             out.append(
                 f"<span class='sent unsupported' title='Unsupported: {reason}'>{body} "
@@ -201,10 +223,7 @@ def to_html(answer: Answer) -> str:
     text = "<br>".join(out) if any(s.quoted for s in answer.sentences) else " ".join(out)
     if answer.intro:
         text = f"<div class='intro'>{html_text(answer.intro)}</div>\n{text}"
-    if flagged:
-        text += (
-            f"\n\n<div class='unsupported-note'>⚠ {flagged} of {len(answer.sentences)} sentence"
-            f"{'s are' if len(answer.sentences) != 1 else ' is'} not supported by the abstracts "
-            "they cite (hover the ⚠ for the reason).</div>"
-        )
+    if note := flagged_note(answer.sentences):
+        marks = "the ⚠ or ✗" if any(s.contradicted for s in answer.sentences) else "the ⚠"
+        text += f"\n\n<div class='unsupported-note'>⚠ {html_text(note)} (hover {marks} for the reason).</div>"
     return text

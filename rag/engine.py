@@ -1,7 +1,7 @@
 """The question-answering engine behind the Python API, the CLI, the chat page and evals.
 
 One ``Engine`` per settings object holds the parts requests share — the index, the retriever, the
-support scorer, one model per answer mode — opened on first use (under a lock: the chat page
+verifier, one model per answer mode — opened on first use (under a lock: the chat page
 answers two questions at once) and reused, so a long-lived process pays for them once. Each
 question runs through a :class:`~rag.pipeline.Pipeline` made for it from those parts and its
 answer mode (:mod:`rag.modes`); nothing a request produces is kept on the engine.
@@ -18,8 +18,11 @@ from rag.index.store import IndexStore
 from rag.modes import get_mode
 from rag.pipeline import Pipeline
 from rag.retrieval import Retriever
-from rag.support import SentenceVerifier, SupportScorer
+from rag.support import SupportScorer
 from rag.types import Answer, Filters, History, Hit
+from rag.verify import Verifier
+from rag.verify.factory import make_verifier, needs_index_embedder
+from rag.verify.stage import SentenceVerifier
 
 if TYPE_CHECKING:
     from rag.llm import LLM
@@ -61,11 +64,17 @@ class Engine:
 
     @property
     def verifier(self) -> SentenceVerifier:
-        return self._part("verifier", lambda: SentenceVerifier(self.scorer))
+        """The verify stage over the configured verifier (settings.verify.method)."""
+        return self._part("verifier", lambda: SentenceVerifier(self._make_verifier()))
+
+    def _make_verifier(self) -> Verifier:
+        embedder = self.store.embedder if needs_index_embedder(self.settings) else None
+        rules = self.settings.verify.method == "rules"
+        return make_verifier(self.settings, embedder, scorer=self.scorer if rules else None)
 
     @property
     def gate(self) -> EvidenceGate:
-        return self._part("gate", lambda: EvidenceGate(self.settings.refusal))
+        return self._part("gate", lambda: EvidenceGate(self.settings.refusal, self.store.embedder))
 
     def llm(self, mode: str) -> LLM:
         """The model answer mode ``mode`` writes with (one per mode, shared by requests)."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from rag import citations, prompt
 from rag.errors import ConfigError
-from rag.stages import Answerer, Gate, Rewriter, Searcher, Verifier
+from rag.stages import Answerer, Gate, Rewriter, Searcher, SentenceChecker
 from rag.types import Answer, Citation, Draft, Filters, History, SentenceCheck
 
 
@@ -26,7 +26,7 @@ class Pipeline:
     searcher: Searcher
     gate: Gate
     answerer: Answerer
-    verifier: Verifier
+    verifier: SentenceChecker
 
     def run(
         self, question: str, *, k: int, filters: Filters | None = None, history: History | None = None
@@ -74,10 +74,20 @@ class Pipeline:
 def draft_text(draft: Draft) -> str:
     """``Answer.text`` for a draft: the refusal, or its claims with our markers (from ``cites`` only)."""
     if draft.refused:
-        return prompt.refusal_text(draft.refusal_reason)
+        return refusal_text(draft.refusal_reason)
     if not draft.claims:
         return draft.text
     return citations.answer_text(draft.claims, intro=draft.intro)
+
+
+def refusal_text(reason: str = "") -> str:
+    """What a refused answer says, in sentences: that the abstracts don't answer it, why (the gate's
+    reason, e.g. "None of them says how much participants were paid."), and where to look instead."""
+    why = reason.strip()
+    if why:
+        why = why[0].upper() + why[1:]
+        why = f" {why if why[-1] in '.!?' else why + '.'}"
+    return f"{prompt.REFUSAL}{why} The closest papers are listed below."
 
 
 def assemble(

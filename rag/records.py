@@ -18,6 +18,28 @@ def normalise_title(title: str) -> str:
     return _NON_WORD.sub(" ", text).strip()
 
 
+#: A DOI as written anywhere (a bare one, doi:…, or a doi.org link).
+DOI = re.compile(r"\b(10\.\d{4,9}/[^\s\"'<>\]\[]+[^\s\"'<>\]\[.,;:)])", re.IGNORECASE)
+#: An arXiv identifier: new style (2101.00001, optional version) or old style (hep-th/9901001).
+ARXIV = re.compile(
+    r"(?:arxiv[:/ ]\s*|arxiv\.org/(?:abs|pdf)/|10\.48550/arxiv\.|(?<![\w.]))"
+    r"((?:\d{4}\.\d{4,5})|(?:[a-z\-]+(?:\.[A-Z]{2})?/\d{7}))(?:v\d+)?(?![\w])",
+    re.IGNORECASE,
+)
+
+
+def external_keys(text: str) -> list[str]:
+    """Lookup keys (``doi:…``, ``arxiv:…``) of the identifiers written in ``text`` — a reference entry,
+    a URL, a DOI field — in the form :meth:`Paper.lookup_keys` indexes them."""
+    keys = [f"doi:{m.group(1).lower()}" for m in DOI.finditer(text)]
+    keys += [
+        f"arxiv:{m.group(1).lower()}"
+        for m in ARXIV.finditer(text)
+        if "arxiv" in text.lower() or "." in m.group(1)
+    ]
+    return list(dict.fromkeys(keys))
+
+
 def title_hash_id(title: str) -> str:
     """Stable id for a paper whose source gives none."""
     return "t:" + hashlib.sha1(normalise_title(title).encode()).hexdigest()[:16]
@@ -60,6 +82,14 @@ class Paper:
     @property
     def norm_title(self) -> str:
         return normalise_title(self.title)
+
+    def lookup_keys(self) -> list[str]:
+        """Keys a reference can name this paper by: its DOI and arXiv id (from its id, DOI or URL)."""
+        text = " ".join(filter(None, [self.doi or "", self.url or ""]))
+        keys = external_keys(text)
+        if self.source.split(",")[0] == "arxiv" or "arxiv" in self.source:
+            keys += external_keys(f"arXiv:{self.id}")
+        return list(dict.fromkeys(keys))
 
     def content_hash(self) -> str:
         """Hash of everything stored per paper: a change re-embeds or rewrites it."""

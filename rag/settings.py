@@ -23,6 +23,7 @@ from rag.settings_answer import (
     RefusalSettings,
     ServerSettings,
     SupportSettings,
+    VerifySettings,
 )
 from rag.settings_index import (
     ChromaSettings,
@@ -45,6 +46,7 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "SupportSettings",
+    "VerifySettings",
     "load_settings",
 ]
 
@@ -82,6 +84,7 @@ class Settings(BaseSettings):
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     refusal: RefusalSettings = Field(default_factory=RefusalSettings)
     support: SupportSettings = Field(default_factory=SupportSettings)
+    verify: VerifySettings = Field(default_factory=VerifySettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     openai_api_key: SecretStr | None = Field(
         None,

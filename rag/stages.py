@@ -5,8 +5,9 @@
 Each stage is replaceable and testable alone; each returns a value and keeps no per-request state.
 Implementations: :mod:`rag.followup` (rewriters), :mod:`rag.retrieval` (the hybrid retriever),
 :mod:`rag.evidence` (the answerability gate), :mod:`rag.answerers` (extractive and LLM answerers;
-citations are parsed by :mod:`rag.citations`), :mod:`rag.support` (the sentence verifier) and
-:mod:`rag.pipeline` (the run and the assembly of the :class:`~rag.types.Answer`).
+citations are parsed by :mod:`rag.citations`), :mod:`rag.verify.stage` (the sentence checker over the
+configured :class:`rag.verify.Verifier`) and :mod:`rag.pipeline` (the run and the assembly of the
+:class:`~rag.types.Answer`).
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ class Answerer(Protocol):
         ...
 
 
-class Verifier(Protocol):
+class SentenceChecker(Protocol):
     def verify(self, claims: Sequence[Claim], sources: Sequence[Hit]) -> list[SentenceCheck]:
-        """Each claim checked against the sources it cites, in order: one SentenceCheck per claim."""
+        """Each claim checked against the sources it cites, in order: one SentenceCheck per claim
+        (labelled supported, contradicted or not_enough_info)."""
         ...

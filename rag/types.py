@@ -84,11 +84,23 @@ class SentenceCheck:
 
     text: str
     cites: list[int]  # 1-based numbers into Answer.sources
-    support: float
+    support: float  # the verifier's score: with 'learned', the calibrated probability it is supported
     supported: bool
-    reason: str = ""  # why it is unsupported ("number 12% not in cited abstract", …)
-    evidence: str = ""  # the cited abstract sentence that supports it best
+    reason: str = ""  # why it is unsupported ("number 12% not in cited abstract", "… says otherwise: …")
+    evidence: str = ""  # the cited abstract sentence that decides it best (for it, or against it)
     quoted: bool = False  # a verbatim quote of an abstract: shown in quotation marks
+    #: supported | contradicted (the cited abstract says otherwise) | not_enough_info (it doesn't say);
+    #: left empty, it follows ``supported`` (results written before verdicts had labels)
+    label: str = ""
+    evidence_paper: str = ""  # paper_id of the source ``evidence`` came from
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            self.label = "supported" if self.supported else "not_enough_info"
+
+    @property
+    def contradicted(self) -> bool:
+        return self.label == "contradicted"
 
 
 @dataclass

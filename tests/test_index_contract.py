@@ -269,6 +269,20 @@ def test_manifest_bookkeeping(manifest: SQLiteManifest | MemoryManifest) -> None
     assert manifest.counts() == (2, 2) and manifest.version == 3
 
 
+def test_references_find_papers_by_doi_and_arxiv_id(manifest: SQLiteManifest | MemoryManifest) -> None:
+    from rag.records import external_keys
+
+    arxiv = replace(CORPUS[0], id="2101.00001", url="https://arxiv.org/abs/2101.00001v2")
+    doi = replace(CORPUS[1], doi="10.1145/3292500.3330701")
+    manifest.commit_papers([arxiv, doi], chunks_of(arxiv) + chunks_of(doi))
+    entry = "A. Lovelace. Sparse retrieval. arXiv:2101.00001, 2021."
+    assert [manifest.find(k) for k in external_keys(entry)] == ["2101.00001"]
+    assert manifest.find(external_keys("https://doi.org/10.1145/3292500.3330701")[0]) == "b"
+    assert manifest.find("doi:10.9999/nothing") is None
+    manifest.remove_papers(["b"])
+    assert manifest.find("doi:10.1145/3292500.3330701") is None  # a removed paper's ids go with it
+
+
 def test_filter_fields_and_conditions_normalise_both_sides() -> None:
     assert name_words("Jöns-Åke van der BERG") == ["jons", "ake", "van", "der", "berg"]
     fields = FilterFields.of(

@@ -25,8 +25,10 @@ from rag.llm import Usage
 from rag.pipeline import Pipeline
 from rag.retrieval import Retrieval
 from rag.settings import AnswerSettings, LLMSettings, RefusalSettings, SupportSettings
-from rag.support import SentenceVerifier, SupportScorer
+from rag.support import SupportScorer
 from rag.types import Answer, Claim, Draft, Hit, SentenceCheck
+from rag.verify.rules import RulesVerifier
+from rag.verify.stage import SentenceVerifier
 from tests.conftest import REPO
 
 CLOUD = (
@@ -202,7 +204,7 @@ def test_citation_parse_reads_markers_into_cites() -> None:
 # --- verify -------------------------------------------------------------------------------------
 def test_verifier_checks_each_claim_against_what_it_cites() -> None:
     embedder = WordEmbedder()
-    verifier = SentenceVerifier(SupportScorer(embedder, SupportSettings()))
+    verifier = SentenceVerifier(RulesVerifier(SupportScorer(embedder, SupportSettings())))
     claims = [
         Claim("It reaches a mean absolute error of 7.8% on our traces.", (1,), quoted=True),
         Claim("CloudFormer reaches a mean absolute error of 12.4%.", (1,)),
@@ -244,7 +246,7 @@ def test_support_scorer_cache_is_shared_safely_across_threads() -> None:
         t.join(60)
     assert not errors and len(results) == 6
     assert all(r == expected for r in results)
-    assert len(scorer._cache) <= 8
+    assert len(scorer._cache._vectors) <= 8
 
 
 # --- the pipeline ---------------------------------------------------------------------------------
@@ -366,7 +368,8 @@ def test_every_rag_module_imports_first() -> None:
     modules = [
         "rag.settings", "rag.modes", "rag.answerers", "rag.followup", "rag.prompt", "rag.extractive",
         "rag.citations", "rag.llm", "rag.support", "rag.evidence", "rag.pipeline", "rag.engine",
-        "rag.answer_format", "rag.escape", "rag.stages",
+        "rag.answer_format", "rag.escape", "rag.stages", "rag.verify", "rag.verify.factory", "rag.verify.stage",
+        "rag.verify.learned", "rag.verify.llm", "rag.verify.rules", "rag.verify.model", "rag.verify.signals",
     ]  # fmt: skip
     code = (
         "import importlib, sys\n"

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from rag.escape import html_text, safe_url
 from rag.types import Answer, Hit
 
-__all__ = ["error_html", "evidence_by_source", "sources_html", "streaming_html"]
+__all__ = ["contradicting_by_source", "error_html", "evidence_by_source", "sources_html", "streaming_html"]
 
 
 def streaming_html(partial: str) -> str:
@@ -21,39 +21,56 @@ def streaming_html(partial: str) -> str:
     return html_text(partial) + " ▍"
 
 
-def evidence_by_source(answer: Answer) -> dict[int, list[str]]:
-    """For each cited source number, the abstract sentences that support the answer."""
+def _evidence(answer: Answer, contradicted: bool) -> dict[int, list[str]]:
     found: dict[int, list[str]] = {}
     for s in answer.sentences:
+        if s.contradicted != contradicted:
+            continue
         for n in s.cites:
             if not 1 <= n <= len(answer.sources):
                 continue
-            abstract = answer.sources[n - 1].abstract
-            for candidate in (s.evidence, s.text):
-                if candidate and candidate in abstract and candidate not in found.setdefault(n, []):
+            source = answer.sources[n - 1]
+            if s.evidence_paper and s.evidence_paper != source.paper_id:
+                continue  # the evidence came from another of the cited papers
+            candidates = (s.evidence,) if contradicted else (s.evidence, s.text)
+            for candidate in candidates:
+                if candidate and candidate in source.abstract and candidate not in found.setdefault(n, []):
                     found[n].append(candidate)
     return found
 
 
-def _highlight(abstract: str, sentences: Iterable[str]) -> str:
-    spans: list[tuple[int, int]] = []
-    for sentence in sentences:
-        start = abstract.find(sentence)
-        if start >= 0:
-            spans.append((start, start + len(sentence)))
+def evidence_by_source(answer: Answer) -> dict[int, list[str]]:
+    """For each cited source number, the abstract sentences that support the answer."""
+    return _evidence(answer, contradicted=False)
+
+
+def contradicting_by_source(answer: Answer) -> dict[int, list[str]]:
+    """For each cited source number, the abstract sentences that contradict an answer sentence."""
+    return _evidence(answer, contradicted=True)
+
+
+def _highlight(abstract: str, supporting: Iterable[str], contradicting: Iterable[str] = ()) -> str:
+    """The abstract with supporting sentences in <mark> and contradicting ones in <mark class='against'>."""
+    spans: list[tuple[int, int, bool]] = []
+    for sentences, against in ((supporting, False), (contradicting, True)):
+        for sentence in sentences:
+            start = abstract.find(sentence)
+            if start >= 0:
+                spans.append((start, start + len(sentence), against))
     spans.sort()
     out, pos = [], 0
-    for start, end in spans:
+    for start, end, against in spans:
         if start < pos:
             continue
         out.append(html_text(abstract[pos:start]))
-        out.append(f"<mark>{html_text(abstract[start:end])}</mark>")
+        mark = "<mark class='against' title='Contradicts a sentence of the answer'>" if against else "<mark>"
+        out.append(f"{mark}{html_text(abstract[start:end])}</mark>")
         pos = end
     out.append(html_text(abstract[pos:]))
     return "".join(out)
 
 
-def _card(n: int, hit: Hit, cited: bool, evidence: list[str]) -> str:
+def _card(n: int, hit: Hit, cited: bool, evidence: list[str], against: list[str]) -> str:
     title = html_text(hit.title)
     url = safe_url(hit.url)
     if url:
@@ -66,7 +83,7 @@ def _card(n: int, hit: Hit, cited: bool, evidence: list[str]) -> str:
         meta.append(html_text(", ".join(hit.categories[:3])))
     badge = "<span class='badge cited'>cited</span>" if cited else "<span class='badge'>retrieved</span>"
     abstract = hit.abstract or hit.chunk
-    body = _highlight(abstract, evidence) if evidence else html_text(abstract)
+    body = _highlight(abstract, evidence, against) if evidence or against else html_text(abstract)
     return (
         f"<div class='source-card{' cited' if cited else ''}' id='source-{n}'>"
         f"<div class='card-head'><span class='num'>[{n}]</span> {badge}"
@@ -82,15 +99,17 @@ def sources_html(answer: Answer | None) -> str:
     """One card per retrieved paper, cited papers first; each card has id ``source-n``."""
     if answer is None or not answer.sources:
         return "<div class='sources-empty'>Sources for the answer appear here.</div>"
-    evidence = evidence_by_source(answer)
-    cited = set(answer.citations) | set(evidence)
+    evidence, against = evidence_by_source(answer), contradicting_by_source(answer)
+    cited = set(answer.citations) | set(evidence) | set(against)
     order = sorted(range(1, len(answer.sources) + 1), key=lambda n: (n not in cited, n))
     head = (
         "Closest papers (no answer)"
         if answer.refused
         else f"{len(cited)} cited · {len(answer.sources)} retrieved"
     )
-    cards = [_card(n, answer.sources[n - 1], n in cited, evidence.get(n, [])) for n in order]
+    cards = [
+        _card(n, answer.sources[n - 1], n in cited, evidence.get(n, []), against.get(n, [])) for n in order
+    ]
     return f"<div class='sources'><div class='sources-head'>{head}</div>{''.join(cards)}</div>"
 
 

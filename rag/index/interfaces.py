@@ -91,6 +91,10 @@ class Manifest(Protocol):
 
     def id_for_title(self, norm_title: str) -> str | None: ...
 
+    def find(self, key: str) -> str | None:
+        """The paper a ``doi:…`` / ``arxiv:…`` key names (rag/records.py ``external_keys``)."""
+        ...
+
     def papers(self, ids: Sequence[str] | None = None) -> Iterator[Paper]:
         """The given papers in that order (unknown ids skipped), or every paper."""
         ...

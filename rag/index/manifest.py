@@ -76,6 +76,9 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 -- vectors in Chroma that no committed paper lists (written by an unfinished batch, or replaced)
 CREATE TABLE IF NOT EXISTS pending (chunk_id TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS garbage (chunk_id TEXT PRIMARY KEY);
+-- identifiers a reference can name a paper by (doi:…, arxiv:…; rag/records.py Paper.lookup_keys)
+CREATE TABLE IF NOT EXISTS alias (key TEXT PRIMARY KEY, paper_id TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS alias_paper ON alias (paper_id);
 """
 
 
@@ -134,6 +137,17 @@ class SQLiteManifest:
     @_translated
     def id_for_title(self, norm_title: str) -> str | None:
         row = self._db.execute("SELECT id FROM paper WHERE norm_title = ?", (norm_title,)).fetchone()
+        return row[0] if row else None
+
+    @_translated
+    def find(self, key: str) -> str | None:
+        """The paper a ``doi:…`` or ``arxiv:…`` key names (rag/records.py external_keys), if indexed."""
+        try:
+            row = self._db.execute("SELECT paper_id FROM alias WHERE key = ?", (key,)).fetchone()
+        except sqlite3.OperationalError as exc:  # an index written before aliases existed
+            if "no such table" in str(exc):
+                return None
+            raise
         return row[0] if row else None
 
     @_translated
@@ -278,6 +292,10 @@ class SQLiteManifest:
                 "INSERT INTO chunk (id, paper_id, idx, text) VALUES (?, ?, ?, ?)",
                 [(c.id, c.paper_id, c.idx, c.text) for c in chunks],
             )
+            self._db.executemany(
+                "INSERT OR REPLACE INTO alias (key, paper_id) VALUES (?, ?)",
+                [(key, p.id) for p in papers for key in p.lookup_keys()],
+            )
             self._bump()
         return replaced
 
@@ -311,6 +329,7 @@ class SQLiteManifest:
             marks = ",".join("?" * len(part))
             self._db.execute(f"DELETE FROM chunk WHERE paper_id IN ({marks})", part)
             self._db.execute(f"DELETE FROM paper WHERE id IN ({marks})", part)
+            self._db.execute(f"DELETE FROM alias WHERE paper_id IN ({marks})", part)
 
     def close(self) -> None:
         self._db.close()

@@ -38,6 +38,7 @@ class MemoryManifest:
         self._lock = threading.RLock()
         self._papers: dict[str, _Stored] = {}
         self._titles: dict[str, dict[str, None]] = {}  # normalised title → ids (ordered set)
+        self._aliases: dict[str, str] = {}  # doi:… / arxiv:… → paper id
         self._chunks: dict[str, Chunk] = {}
         self._by_paper: dict[str, list[str]] = {}
         self._pending: set[str] = set()
@@ -55,6 +56,10 @@ class MemoryManifest:
     def id_for_title(self, norm_title: str) -> str | None:
         with self._lock:
             return next(iter(self._titles.get(norm_title, {})), None)
+
+    def find(self, key: str) -> str | None:
+        with self._lock:
+            return self._aliases.get(key)
 
     def papers(self, ids: Sequence[str] | None = None) -> Iterator[Paper]:
         with self._lock:
@@ -120,6 +125,7 @@ class MemoryManifest:
                     json.dumps(asdict(p)), p.content_hash(), p.norm_title, FilterFields.of(p)
                 )
                 self._titles.setdefault(p.norm_title, {})[p.id] = None
+                self._aliases.update(dict.fromkeys(p.lookup_keys(), p.id))
                 self._by_paper[p.id] = []
             for c in chunks:
                 self._chunks[c.id] = c
@@ -140,6 +146,8 @@ class MemoryManifest:
             stored = self._papers.pop(pid, None)
             if stored is not None:
                 self._titles.get(stored.norm_title, {}).pop(pid, None)
+                for key in [k for k, v in self._aliases.items() if v == pid]:
+                    del self._aliases[key]
             for cid in self._by_paper.pop(pid, []):
                 self._chunks.pop(cid, None)
 
