@@ -1,4 +1,5 @@
-"""``askpapers eval``: run a question set, write a report, optionally compare runs and score BEIR.
+"""``askpapers eval``: run a question set, write a report, optionally compare runs and score BEIR;
+with ``--verify CLAIMS``, score the verifiers on labelled claims instead (evals/verify_eval.py).
 
 Wire into ui/cli.py's build_parser with::
 
@@ -17,12 +18,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evals.beir import DEFAULT_SPLIT, run_beir
+from evals.compare import compare_results, load_results
 from evals.harness import run_eval, support_validation
 from evals.questions import load_questions
 from evals.records import EvalRun, JudgeScores
-from evals.report import beir_table, compare_results, load_results, summary_text, write_report
+from evals.report import beir_table, summary_text, write_report
+from evals.verify_eval import DEFAULT_VERIFIERS, SPLITS, VERIFIERS
+from evals.verify_report import cmd_verify
 from rag import engine_for
-from rag.errors import InputError
+from rag.errors import ConfigError, InputError
 from rag.llm import OpenAICompatibleLLM
 from rag.modes import MODES, mode_help, require_mode
 from rag.settings import load_settings
@@ -42,7 +46,9 @@ def add_eval_parser(subparsers: Any, common_parent: argparse.ArgumentParser) -> 
     p = subparsers.add_parser(
         "eval", parents=[common_parent], help="score retrieval and answers on a question set; write a report"
     )
-    p.add_argument("set", metavar="SET", help="question set (JSON Lines), e.g. evals/sets/sample.jsonl")
+    p.add_argument(
+        "set", metavar="SET", nargs="?", help="question set (JSON Lines), e.g. evals/sets/sample.jsonl"
+    )
     p.add_argument("--mode", choices=MODES, help=mode_help())  # from the registry, rag/modes.py
     p.add_argument("--k", type=int, default=5, help="papers shown to the answerer (default 5)")
     p.add_argument(
@@ -52,7 +58,10 @@ def add_eval_parser(subparsers: Any, common_parent: argparse.ArgumentParser) -> 
         help=f"where results.json, report.md and charts go (default {DEFAULT_OUT}/)",
     )
     p.add_argument(
-        "--compare", metavar="OLD", help="an earlier run's results.json: print deltas, mark regressions"
+        "--compare",
+        metavar="OLD",
+        help="an earlier run's results.json: print deltas, mark regressions (changes beyond noise: the new "
+        "value outside the old 95 %% interval and the intervals apart)",
     )
     p.add_argument(
         "--beir",
@@ -61,11 +70,26 @@ def add_eval_parser(subparsers: Any, common_parent: argparse.ArgumentParser) -> 
     )
     p.add_argument(
         "--split",
-        default=DEFAULT_SPLIT,
         metavar="SPLIT",
         help=f"with --beir: the qrels split to score, qrels/SPLIT.tsv (default {DEFAULT_SPLIT}; "
-        "'train' where the test split is held out)",
+        f"'train' where the test split is held out); with --verify: {' or '.join(SPLITS)} (default all; "
+        "held_out: the part of SciFact's claims_train.jsonl the shipped verifier never saw)",
     )
+    p.add_argument(
+        "--verify",
+        metavar="CLAIMS",
+        help="score the verifiers on a claims file in SciFact's format instead of a question set",
+    )
+    p.add_argument(
+        "--corpus", metavar="FILE", help="with --verify: the abstracts (default: corpus.jsonl beside CLAIMS)"
+    )
+    p.add_argument(
+        "--verifiers",
+        metavar="LIST",
+        help=f"with --verify: comma-separated, of {', '.join(VERIFIERS)} (default {','.join(DEFAULT_VERIFIERS)}; "
+        "llm asks settings.verify's endpoint)",
+    )
+    p.add_argument("--limit", type=int, metavar="N", help="with --verify: only the first N claims")
     p.add_argument(
         "--judge",
         action="store_true",
@@ -143,7 +167,10 @@ def evaluate(
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-
+    if getattr(args, "verify", None):
+        return cmd_verify(args)
+    if not getattr(args, "set", None):
+        raise ConfigError("give a question set (SET), or --verify CLAIMS to score the verifiers")
     settings = load_settings(home=Path(args.home) if getattr(args, "home", None) else None)
     set_path = Path(args.set)
     if not set_path.is_file():

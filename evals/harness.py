@@ -14,6 +14,13 @@ follow the definitions below (all in 0..1 unless named ``*_ms`` or ``*tokens*``)
   ``contradicted``; a part of the unsupported rate, in results.json);
 * refusal accuracy — refused unanswerable questions / unanswerable questions;
 * false-refusal rate — refused answerable questions / answerable questions.
+
+Every figure carries its n and a 95 % interval (evals/intervals.py): the rates counted over
+sentences, citation pairs or questions (citation precision and recall, unsupported and contradicted
+rates, refusal accuracy, false refusals) get Wilson's interval; means of per-question scores
+(recall@k, MRR, nDCG@10, fact coverage) a bootstrap over questions, or Wilson's when every question
+scored 0 or 1; judge grades (1–5) a bootstrap. Sentences of one answer are not independent, so the
+sentence-level intervals are somewhat too narrow; the question-level ones are not.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from evals import calibrate_support as cs
+from evals.intervals import Interval, Rate, mean_interval, rate_interval
 from evals.metrics import percentile, retrieval_scores
 from evals.questions import TYPES, Question, resolve_gold
 from evals.records import (
@@ -122,6 +130,17 @@ def _answer_summary(results: list[QuestionResult]) -> AnswerSummary:
     judged = [r.judge for r in results if r.judge is not None]
     faithful = [s for j in judged if (s := j.faithfulness) is not None]
     relevant = [s for j in judged if (s := j.relevance) is not None]
+    intervals: dict[str, Interval | None] = {
+        "fact_coverage": mean_interval(coverage),
+        "citation_precision": rate_interval(sum(m.citation_correct for m in ms), pairs),
+        "citation_recall": rate_interval(sum(m.sentences_supported_cited for m in ms), sentences),
+        "unsupported_rate": rate_interval(sum(m.sentences_unsupported for m in ms), sentences),
+        "contradicted_rate": rate_interval(sum(m.sentences_contradicted for m in ms), sentences),
+        "refusal_accuracy": rate_interval(sum(r.refused for r in unanswerable), len(unanswerable)),
+        "false_refusal_rate": rate_interval(sum(r.refused for r in answerable), len(answerable)),
+        "judge_faithfulness": mean_interval(faithful, proportion=False),
+        "judge_relevance": mean_interval(relevant, proportion=False),
+    }
     return AnswerSummary(
         n=len(results),
         fact_coverage=_mean(coverage),
@@ -139,6 +158,7 @@ def _answer_summary(results: list[QuestionResult]) -> AnswerSummary:
         completion_tokens_mean=_mean(completion),
         judge_faithfulness=_mean(faithful),
         judge_relevance=_mean(relevant),
+        intervals={name: iv for name, iv in intervals.items() if iv is not None},
     )
 
 
@@ -223,16 +243,27 @@ def support_validation(engine: Engine) -> SupportValidation:
         threshold = result["threshold"]
         kinds = sorted({r["kind"] for r in rows})
 
-        def brief(m: dict[str, Any]) -> ClassifierScores:
+        def brief(group: list[dict[str, Any]]) -> ClassifierScores:
+            m = cs.metrics(group, threshold)
+            said = [cs.flagged(r, threshold) for r in group]
+            hits = sum(s and r["unsupported"] for s, r in zip(said, group, strict=True))
+            counts = {
+                "precision": Rate(hits, sum(said)),
+                "recall": Rate(hits, sum(bool(r["unsupported"]) for r in group)),
+                "accuracy": Rate(
+                    sum(s == r["unsupported"] for s, r in zip(said, group, strict=True)), len(group)
+                ),
+            }
             return ClassifierScores(
-                **{k: m[k] for k in ("n", "precision", "recall", "f1", "accuracy") if k in m}
+                **{k: m[k] for k in ("n", "precision", "recall", "f1", "accuracy") if k in m},
+                intervals={k: rate.interval() for k, rate in counts.items() if rate.n},
             )
 
         return SupportValidation(
             threshold=threshold,
-            overall=brief(result),
-            held_out=brief(cs.metrics([r for r in rows if not cs.is_calibration(r["id"])], threshold)),
-            per_kind={k: brief(cs.metrics([r for r in rows if r["kind"] == k], threshold)) for k in kinds},
+            overall=brief(rows),
+            held_out=brief([r for r in rows if not cs.is_calibration(r["id"])]),
+            per_kind={k: brief([r for r in rows if r["kind"] == k]) for k in kinds},
             errors=sorted(e for m in result.get("per_kind", {}).values() for e in m.get("errors", [])),
         )
     except Exception as exc:  # the validation is extra information; never fail the eval over it

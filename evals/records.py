@@ -13,18 +13,34 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
+from evals.intervals import Interval, mean_interval
 from rag import answer_format
 from rag.errors import InputError
 from rag.types import Answer
 
 
 def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """The fields of ``cls`` in ``data``; recorded intervals read back as :class:`Interval`."""
     names = {f.name for f in fields(cls)}
-    return {k: v for k, v in data.items() if k in names}
+    known = {k: v for k, v in data.items() if k in names}
+    if "intervals" in known:
+        known["intervals"] = _intervals_from_dict(known["intervals"])
+    return known
 
 
 def _ratio(part: int, whole: int) -> float | None:
     return part / whole if whole else None
+
+
+def _intervals_to_dict(intervals: dict[str, Interval]) -> dict[str, Any]:
+    return {name: iv.to_dict() for name, iv in intervals.items()}
+
+
+def _intervals_from_dict(data: Any) -> dict[str, Interval]:
+    """The 95 % intervals of a results.json (none in one written before they were recorded)."""
+    if not isinstance(data, dict):
+        return {}
+    return {name: Interval.from_dict(iv) for name, iv in data.items() if isinstance(iv, dict)}
 
 
 # --- retrieval -----------------------------------------------------------------------------------
@@ -61,17 +77,20 @@ class RetrievalScores:
 
 @dataclass
 class RetrievalSummary(RetrievalScores):
-    """Mean scores of one method over ``n`` answerable questions."""
+    """Mean scores of one method over ``n`` answerable questions, each with its 95 % interval (keyed by
+    results.json name; evals/intervals.py: Wilson when every question scored 0 or 1, else a bootstrap)."""
 
     n: int = 0
+    intervals: dict[str, Interval] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return super().to_dict() | {"n": self.n}
+        return super().to_dict() | {"n": self.n, "intervals": _intervals_to_dict(self.intervals)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RetrievalSummary:
         scores = RetrievalScores.from_dict(data)
-        return cls(**asdict(scores), n=int(data.get("n", 0)))
+        intervals = _intervals_from_dict(data.get("intervals"))
+        return cls(**asdict(scores), n=int(data.get("n", 0)), intervals=intervals)
 
     @classmethod
     def mean(cls, rows: list[RetrievalScores]) -> RetrievalSummary:
@@ -79,7 +98,12 @@ class RetrievalSummary(RetrievalScores):
             name: sum(getattr(r, name) for r in rows) / len(rows) if rows else 0.0
             for name in cls.KEYS.values()
         }
-        return cls(**means, n=len(rows))
+        intervals = {
+            key: iv
+            for key, name in cls.KEYS.items()
+            if (iv := mean_interval([getattr(r, name) for r in rows]))
+        }
+        return cls(**means, n=len(rows), intervals=intervals)
 
 
 # --- answers -------------------------------------------------------------------------------------
@@ -152,9 +176,11 @@ class AnswerSummary:
     completion_tokens_mean: float | None = None
     judge_faithfulness: float | None = None  # only with --judge
     judge_relevance: float | None = None
+    #: the 95 % interval of each rate and mean above (evals/harness.py says which kind), by field name
+    intervals: dict[str, Interval] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = asdict(self) | {"intervals": _intervals_to_dict(self.intervals)}
         return {k: v for k, v in data.items() if v is not None or not k.startswith("judge_")}
 
     @classmethod
@@ -278,6 +304,7 @@ class ClassifierScores:
     recall: float | None = None
     f1: float | None = None
     accuracy: float | None = None
+    intervals: dict[str, Interval] = field(default_factory=dict)  # precision, recall, accuracy (Wilson)
 
 
 @dataclass

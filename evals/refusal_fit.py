@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from evals.intervals import Rate
 from evals.questions import Question
-from evals.verifier_metrics import Rate
 from rag.evidence import FEATURES, Signals, answerable_probability
 from rag.settings import RefusalSettings
 

@@ -10,6 +10,11 @@ text by more than half of either (every rationale text occurs verbatim in ``text
 
 Claims are split by a stable hash of their id into train / calibration / held-out, so every pair of a
 claim lands in the same split on every machine.
+
+Any claims file in SciFact's format can be read (:func:`load_claim_pairs`, for ``askpapers eval
+--verify``): evidence as this copy writes it (``{doc_id: {"label", "sentences", "rationale"}}``) or as
+the original release does (``{doc_id: [{"sentences": [...], "label"}]}``), against a corpus in BEIR's
+layout (``_id``, ``title``, ``text``) or the original one (``doc_id``, ``title``, ``abstract``: sentences).
 """
 
 from __future__ import annotations
@@ -19,8 +24,11 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from rag.errors import InputError
 from rag.support import prepare
+from rag.verify import Source, Statement
 
 CLASSES = ("SUPPORT", "CONTRADICT", "NEI")  # the model's class order (rag.verify.LABELS, in words)
 
@@ -79,44 +87,117 @@ def rationale_indices(text: str, spans: Sequence[tuple[int, int]], rationale: Se
     return out
 
 
-def _jsonl(path: Path) -> Iterator[dict[str, object]]:
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                yield json.loads(line)
+def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) of each non-blank line; an InputError for anything else."""
+    number = 0
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise InputError(f"not valid JSON ({exc.msg})", path=str(path), line=number) from None
+                if not isinstance(record, dict):
+                    raise InputError("expected a JSON object", path=str(path), line=number)
+                yield number, record
+    except UnicodeDecodeError as exc:
+        raise InputError(f"file is not valid UTF-8 ({exc.reason})", path=str(path), line=number + 1) from None
+    except OSError as exc:
+        raise InputError(f"can't read file ({exc.strerror})", path=str(path)) from None
+
+
+@dataclass(frozen=True)
+class _Doc:
+    title: str
+    text: str
+    sentences: tuple[str, ...] = ()  # the original release's sentence list, when the corpus has one
+
+
+def read_corpus(path: Path, wanted: set[str]) -> dict[str, _Doc]:
+    """The abstracts of ``wanted`` ids from a BEIR-layout or original SciFact corpus."""
+    docs: dict[str, _Doc] = {}
+    for number, record in _jsonl(path):
+        doc_id = str(record.get("_id", record.get("doc_id", ""))).strip()
+        if not doc_id:
+            raise InputError("corpus record has no '_id' (or 'doc_id')", path=str(path), line=number)
+        if doc_id not in wanted:
+            continue
+        body = record.get("text", record.get("abstract", ""))
+        sentences = tuple(str(x) for x in body) if isinstance(body, list) else ()
+        text = " ".join(sentences) if sentences else str(body)
+        docs[doc_id] = _Doc(str(record.get("title", "")), text, sentences)
+    return docs
+
+
+def _label_and_rationale(found: Any, doc: _Doc) -> tuple[str, list[str]]:
+    """The gold label and rationale texts of one cited abstract's evidence (either format)."""
+    if not found:
+        return "NEI", []
+    sets = found if isinstance(found, list) else [found]
+    label = str(sets[0].get("label", "NEI")) if isinstance(sets[0], dict) else "NEI"
+    texts: list[str] = []
+    for entry in sets:
+        if not isinstance(entry, dict):
+            continue
+        if entry.get("rationale"):
+            texts += [str(r) for r in entry["rationale"]]
+        elif doc.sentences:
+            texts += [
+                doc.sentences[i] for i in entry.get("sentences", []) if 0 <= int(i) < len(doc.sentences)
+            ]
+    return (label if label in CLASSES else "NEI"), texts
+
+
+def load_claim_pairs(claims: Path, corpus: Path) -> list[Pair]:
+    """Every (claim, cited abstract) pair of a claims file in SciFact's format, labelled and split
+    (the split by claim id, as for the training claims)."""
+    rows: list[tuple[int, dict[str, Any]]] = []
+    for number, claim in _jsonl(claims):
+        missing = [k for k in ("id", "claim", "cited_doc_ids") if k not in claim]
+        if missing or not isinstance(claim["cited_doc_ids"], list):
+            why = f"no {', '.join(repr(k) for k in missing)}" if missing else "'cited_doc_ids' is not a list"
+            raise InputError(f"not a SciFact claim ({why})", path=str(claims), line=number)
+        rows.append((number, claim))
+    docs = read_corpus(corpus, {str(d) for _, claim in rows for d in claim["cited_doc_ids"]})
+    pairs: list[Pair] = []
+    for number, claim in rows:
+        evidence = claim.get("evidence") or {}
+        claim_id = str(claim["id"])
+        for doc_id in map(str, claim["cited_doc_ids"]):
+            doc = docs.get(doc_id)
+            if doc is None:
+                raise InputError(
+                    f"claim {claim_id} cites {doc_id}, which {corpus} does not hold (give --corpus)",
+                    path=str(claims),
+                    line=number,
+                )
+            label, rationale_texts = _label_and_rationale(evidence.get(doc_id), doc)
+            prepared = prepare(doc.text)
+            spans = sentence_spans(prepared.text, prepared.sentences)
+            pairs.append(
+                Pair(
+                    claim_id=claim_id,
+                    claim=str(claim["claim"]),
+                    doc_id=doc_id,
+                    title=doc.title,
+                    abstract=doc.text,
+                    label=label,
+                    rationale=frozenset(rationale_indices(prepared.text, spans, rationale_texts)),
+                    split=split_of(claim_id),
+                )
+            )
+    return pairs
 
 
 def load_pairs(root: Path) -> list[Pair]:
     """Every (claim, cited abstract) pair of ``claims_train.jsonl``, labelled and split."""
     if not (root / "claims_train.jsonl").is_file() or not (root / "corpus.jsonl").is_file():
         raise SystemExit(f"{root} has no claims_train.jsonl and corpus.jsonl (SciFact's training split)")
-    corpus = {str(d["_id"]): d for d in _jsonl(root / "corpus.jsonl")}
-    pairs: list[Pair] = []
-    for claim in _jsonl(root / "claims_train.jsonl"):
-        evidence: dict[str, dict[str, object]] = claim.get("evidence", {})  # type: ignore[assignment]
-        claim_id = str(claim["id"])
-        for doc_id in claim["cited_doc_ids"]:  # type: ignore[attr-defined]
-            doc = corpus[str(doc_id)]
-            text = str(doc["text"])
-            prepared = prepare(text)
-            found = evidence.get(str(doc_id))
-            label = str(found["label"]) if found else "NEI"
-            spans = sentence_spans(prepared.text, prepared.sentences)
-            rationale = (
-                rationale_indices(prepared.text, spans, [str(r) for r in found["rationale"]])  # type: ignore[attr-defined]
-                if found
-                else set()
-            )
-            pairs.append(
-                Pair(
-                    claim_id=claim_id,
-                    claim=str(claim["claim"]),
-                    doc_id=str(doc_id),
-                    title=str(doc.get("title", "")),
-                    abstract=text,
-                    label=label if label in CLASSES else "NEI",
-                    rationale=frozenset(rationale),
-                    split=split_of(claim_id),
-                )
-            )
-    return pairs
+    return load_claim_pairs(root / "claims_train.jsonl", root / "corpus.jsonl")
+
+
+def statements(pairs: Sequence[Pair]) -> list[Statement]:
+    """Each pair as what a verifier checks: the claim, citing its one abstract."""
+    return [Statement(p.claim, (Source(p.doc_id, p.title, p.abstract),)) for p in pairs]

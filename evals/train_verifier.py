@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from evals.scifact import CLASSES, Pair, load_pairs
+from evals.scifact import CLASSES, Pair, load_pairs, statements
 from evals.verifier_data import LabelledSentence, contradict_edits, load_support_labels, synthetic_pairs
 from evals.verifier_fit import Example, FitConfig, fit_decision, fit_two_stage, unit_labels
 from evals.verifier_metrics import format_report, report
@@ -86,10 +86,6 @@ def examples(pairs: Sequence[Pair], store: StoredEmbedder, config: FitConfig) ->
         labels = unit_labels(len(units.texts), units.has_title, p.rationale, p.label)
         out.append(Example(block, labels, p.label, p.claim_id, config.source_weights[p.source]))
     return out
-
-
-def statements(pairs: Sequence[Pair]) -> list[Statement]:
-    return [Statement(p.claim, (Source(p.doc_id, p.title, p.abstract),)) for p in pairs]
 
 
 def labelled_statements(rows: Sequence[LabelledSentence]) -> list[Statement]:

@@ -1,4 +1,5 @@
-"""Verifier metrics with 95 % intervals: Wilson for rates, a bootstrap over claims for balanced accuracy.
+"""Verifier metrics with 95 % intervals (evals/intervals.py): Wilson for rates, a bootstrap over claims
+for balanced accuracy.
 
 Balanced accuracy is of "supported" against everything else (the anchors LLM-AggreFact reports are
 the same binary figure); the three-way figures say how often CONTRADICT pairs are flagged and labelled
@@ -7,36 +8,14 @@ the same binary figure); the three-way figures say how often CONTRADICT pairs ar
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-
+from evals.intervals import BOOTSTRAP_REPS, BOOTSTRAP_SEED, Rate, bootstrap
 from evals.scifact import CLASSES as LABELS
 
-
-@dataclass(frozen=True)
-class Rate:
-    k: int
-    n: int
-
-    @property
-    def value(self) -> float:
-        return self.k / self.n if self.n else float("nan")
-
-    def wilson(self, z: float = 1.96) -> tuple[float, float]:
-        if not self.n:
-            return (float("nan"), float("nan"))
-        p = self.k / self.n
-        denom = 1 + z * z / self.n
-        centre = (p + z * z / (2 * self.n)) / denom
-        half = z * math.sqrt(p * (1 - p) / self.n + z * z / (4 * self.n * self.n)) / denom
-        return (centre - half, centre + half)
-
-    def __str__(self) -> str:
-        lo, hi = self.wilson()
-        return f"{self.value:.3f} [{lo:.2f},{hi:.2f}] ({self.k}/{self.n})"
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def balanced_accuracy(gold_supported: np.ndarray, said_supported: np.ndarray) -> float:
@@ -49,22 +28,19 @@ def bootstrap_ba(
     gold_supported: np.ndarray,
     said_supported: np.ndarray,
     groups: Sequence[str],
-    reps: int = 2000,
-    seed: int = 0,
+    reps: int = BOOTSTRAP_REPS,
+    seed: int = BOOTSTRAP_SEED,
 ) -> tuple[float, float]:
     """95 % percentile interval of balanced accuracy, resampling claims (a claim's pairs together)."""
-    rng = np.random.default_rng(seed)
-    ids = sorted(set(groups))
-    index = {g: np.array([i for i, h in enumerate(groups) if h == g]) for g in ids}
-    values = []
-    for _ in range(reps):
-        rows = np.concatenate([index[ids[j]] for j in rng.integers(0, len(ids), len(ids))])
-        values.append(balanced_accuracy(gold_supported[rows], said_supported[rows]))
-    return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
+    return bootstrap(
+        lambda rows: balanced_accuracy(gold_supported[rows], said_supported[rows]), groups, reps, seed
+    )
 
 
 def report(gold: Sequence[str], predicted: Sequence[str], groups: Sequence[str]) -> dict[str, object]:
     """Everything the lab reports for one variant on one split."""
+    import numpy as np
+
     g = np.array(gold)
     p = np.array(predicted)
     gold_sup = g == "SUPPORT"
@@ -94,7 +70,7 @@ def format_report(name: str, r: dict[str, object]) -> str:
     lo, hi = ci
     lines = [
         f"== {name} (n={r['n']})",
-        f"  balanced accuracy (supported vs not): {r['balanced_accuracy']:.3f} [{lo:.2f},{hi:.2f}]",
+        f"  balanced accuracy (supported vs not): {r['balanced_accuracy']:.3f} [{lo:.2f}, {hi:.2f}]",
         f"  3-way accuracy: {r['accuracy_3way']}",
     ]
     lines += [f"  accuracy on gold {label}: {r[f'acc_{label}']}" for label in LABELS]

@@ -4,6 +4,8 @@
     hits = rag.search("attention-based VM performance prediction", k=5)
     answer = rag.ask("What mean absolute error does CloudFormer reach?")
     print(answer.text, answer.citations, [s.supported for s in answer.sentences])
+    result = rag.check("CloudFormer beats its baselines.", ["t:effabe389eb78411"])
+    print(result.verdict.label, result.verdict.score, result.top_evidence)
 
 Without ``settings=`` the functions use one shared engine configured from the
 environment (``ASKPAPERS_*``, ``OPENAI_*``), read once, here at the API boundary.
@@ -17,12 +19,14 @@ import hmac
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, TypedDict
 
 from pydantic import SecretStr
 from typing_extensions import Unpack
 
+from rag.checker import Checker, CheckResult
+from rag.draft_check import DraftReport
 from rag.engine import Engine
 from rag.settings import Settings
 from rag.types import Answer, Citation, Filters, History, Hit, SentenceCheck
@@ -30,13 +34,18 @@ from rag.types import Answer, Citation, Filters, History, Hit, SentenceCheck
 __all__ = [
     "Answer",
     "AskOptions",
+    "CheckOptions",
+    "CheckResult",
     "Citation",
+    "DraftReport",
     "Filters",
     "Hit",
     "History",
     "SentenceCheck",
     "ask",
     "ask_stream",
+    "check",
+    "check_draft",
     "engine_for",
     "search",
     "settings_key",
@@ -119,3 +128,24 @@ def ask_stream(question: str, **options: Unpack[AskOptions]) -> Iterator[str | A
         history=options.get("history"),
         mode=options.get("mode"),
     )
+
+
+class CheckOptions(TypedDict, total=False):
+    """Keyword options of :func:`check` and :func:`check_draft`."""
+
+    settings: Settings | None  # another index or configuration (default: from the environment)
+
+
+def check(claim: str, paper_ids: str | Sequence[str], **options: Unpack[CheckOptions]) -> CheckResult:
+    """Check ``claim`` against the abstracts of the papers ``paper_ids`` names — ids as indexed, DOIs or
+    arXiv ids; a string may hold several, separated by commas or spaces — with the configured verifier.
+    The result's ``verdict.label`` is 'supported', 'contradicted' or 'not_enough_info', with a score
+    and the evidence sentences; names of no indexed paper are in ``unknown_ids``
+    (:class:`~rag.errors.UnknownPaperError` when none is indexed)."""
+    return Checker(engine_for(options.get("settings"))).check(claim, paper_ids)
+
+
+def check_draft(text: str, **options: Unpack[CheckOptions]) -> DraftReport:
+    """Check every sentence of a draft that cites a numbered reference ([1], [2, 3]) against the
+    indexed paper that reference names (by DOI, arXiv id or title); unresolved references are listed."""
+    return Checker(engine_for(options.get("settings"))).check_draft_text(text)

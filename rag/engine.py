@@ -67,6 +67,12 @@ class Engine:
         """The verify stage over the configured verifier (settings.verify.method)."""
         return self._part("verifier", lambda: SentenceVerifier(self._make_verifier()))
 
+    @property
+    def claim_verifier(self) -> Verifier:
+        """The configured verifier itself, the one the verify stage uses (its caches shared): for
+        checking claims and drafts against named papers (rag/checker.py)."""
+        return self.verifier.verifier
+
     def _make_verifier(self) -> Verifier:
         embedder = self.store.embedder if needs_index_embedder(self.settings) else None
         rules = self.settings.verify.method == "rules"

@@ -28,6 +28,14 @@ class InputError(AskpapersError):
         super().__init__(f"{where}: {message}")
 
 
+class UnknownPaperError(AskpapersError):
+    """A paper id (or DOI, arXiv id) names no indexed paper. Carries the ids."""
+
+    def __init__(self, message: str, *, ids: tuple[str, ...] = ()) -> None:
+        self.ids = ids
+        super().__init__(message)
+
+
 class IndexMissingError(AskpapersError):
     """The index for the current settings has not been built yet."""
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from evals.beir import load_beir
+from evals.cli import DEFAULT_SPLIT
 from rag.errors import InputError
 from tests.test_evals import write_beir
 from ui.cli import build_parser
@@ -25,4 +26,5 @@ def test_split_picks_the_qrels_file(tmp_path: Path) -> None:
 def test_eval_command_takes_a_split() -> None:
     args = build_parser().parse_args(["eval", "set.jsonl", "--beir", "dir", "--split", "train"])
     assert (args.beir, args.split) == ("dir", "train")
-    assert build_parser().parse_args(["eval", "set.jsonl"]).split == "test"
+    assert build_parser().parse_args(["eval", "set.jsonl"]).split is None  # --beir: test; --verify: all
+    assert DEFAULT_SPLIT == "test"

@@ -167,34 +167,58 @@ def test_write_report_files(small_results: EvalRun, tmp_path: Path) -> None:
     assert "kind: verbatim" in report and "Support-scorer validation" in report
 
 
-def test_compare_marks_regressions(small_results: EvalRun, tmp_path: Path) -> None:
-    from evals.report import compare
+def test_compare_marks_regressions_only_beyond_noise(small_results: EvalRun, tmp_path: Path) -> None:
+    from evals.compare import compare
+    from evals.intervals import Rate
 
     old = tmp_path / "old.json"
     write_results(small_results, old)
     assert "no regressions" in compare(old, small_results)
 
     worse = copy.deepcopy(small_results)
-    worse.aggregates.retrieval.overall["hybrid"].recall_at_5 -= 0.05
+    dense = worse.aggregates.retrieval.overall["dense"]
+    dense.recall_at_5 -= 0.05  # inside the old interval (6 questions): noise
+    hybrid = worse.aggregates.retrieval.overall["hybrid"]
+    assert hybrid.intervals["recall@5"].lo > 0.39, hybrid.intervals  # 6 hits of 6 (or near it)
+    hybrid.recall_at_5 = 0.0  # no hit in 6: [0.00, 0.39], apart from the old interval
+    hybrid.intervals["recall@5"] = Rate(0, 6).interval()
     overall = worse.aggregates.answers.overall
     assert overall.latency_p95_ms is not None
     overall.latency_p95_ms *= 1.5
-    overall.unsupported_rate = (overall.unsupported_rate or 0.0) + 0.2
+    sentences = overall.intervals["unsupported_rate"].n
+    overall.unsupported_rate = 1.0  # every sentence unsupported
+    overall.intervals["unsupported_rate"] = Rate(sentences, sentences).interval()
     text = compare(old, worse)
     lines = {line.split(" | ")[0].strip("| "): line for line in text.splitlines() if line.startswith("|")}
     assert "REGRESSION" in lines["retrieval.overall.hybrid.recall@5"]
     assert "REGRESSION" in lines["answers.overall.unsupported_rate"]
-    assert "REGRESSION" not in lines["retrieval.overall.dense.recall@5"]
+    assert "REGRESSION" not in lines["retrieval.overall.dense.recall@5"]  # a drop inside the noise
+    assert "-0.050" in lines["retrieval.overall.dense.recall@5"]
     # latency is shown but never gates: timings on a shared machine are noise (bench/ measures speed)
     assert "REGRESSION" not in lines["answers.overall.latency_p95_ms"]
     assert "+" in lines["answers.overall.latency_p95_ms"]
-    assert "2 regression(s)" in text
+    assert "[" in lines["answers.overall.refusal_accuracy"]  # figures are shown with their intervals
+    assert "2 regression(s)" in text and "don't overlap" in text
 
-    earlier = tmp_path / "earlier.json"  # a results.json of an earlier version: only its aggregates count
+    # a results.json of an earlier version: only its aggregates count, and it has no intervals
+    # (its figures are points: a regression only when the new interval lies wholly on the worse side)
+    def without_intervals(data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: without_intervals(v) for k, v in data.items() if k != "intervals"}
+        return data
+
+    earlier = tmp_path / "earlier.json"
     earlier.write_text(
-        json.dumps({"meta": {}, "aggregates": small_results.aggregates.to_dict(), "questions": [{}]})
+        json.dumps(
+            {
+                "meta": {},
+                "aggregates": without_intervals(small_results.aggregates.to_dict()),
+                "questions": [{}],
+            }
+        )
     )
     assert "no regressions" in compare(earlier, small_results)
+    assert "REGRESSION" in compare(earlier, worse)
 
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")

@@ -126,18 +126,25 @@ def test_llm_rewriter_asks_the_model_and_falls_back_to_the_rule() -> None:
 
 # --- gate ---------------------------------------------------------------------------------------
 def test_gate_refuses_weak_evidence_and_says_why() -> None:
-    gate = EvidenceGate(RefusalSettings())
+    # Hand-set weights pin the gate's reading (slot, missing names, reasons), not the calibrated fit.
+    model = {
+        "typed": {"intercept": -2.0, "slot": 4.0, "missing": -4.0},
+        "open": {"intercept": -2.0, "coverage": 4.0},
+    }
+    gate = EvidenceGate(RefusalSettings(model=model, answer_threshold=0.5), WordEmbedder())
     assert gate.assess("anything?", []).weak
     strong = gate.assess("What mean absolute error does CloudFormer reach?", HITS)
     assert not strong.weak and strong.reason == "" and strong.coverage > 0.5
+    assert strong.signals is not None and strong.signals.values["slot"] == 1.0  # 7.8% next to "error"
+    near = gate.assess("How much were the CloudFormer annotators paid?", HITS)
+    assert near.weak and "paid" in near.reason  # the right paper, a figure it doesn't give
     missing = gate.assess("What Elo rating does CloudFormer reach in Avalon?", HITS)
     assert missing.weak and "Avalon" in missing.reason and "Avalon" in missing.missing
-    loose = gate.assess("What is the boiling point of water?", [hit("c", "CloudFormer", CLOUD, dense=0.1)])
-    assert loose.weak and "loosely related" in loose.reason
+    loose = gate.assess("Why is the sky blue?", [hit("c", "CloudFormer", CLOUD, dense=0.1)])
+    assert loose.weak and "close enough" in loose.reason
+    lenient = RefusalSettings(model=model, answer_threshold=0.0)
     assert (
-        not EvidenceGate(RefusalSettings(strength_threshold=0.0))
-        .assess("What is the boiling point of water?", [hit("c", "CloudFormer", CLOUD, dense=0.1)])
-        .weak
+        not EvidenceGate(lenient, WordEmbedder()).assess("Why is the sky blue?", HITS[:1]).weak
     )  # the threshold is the setting's
 
 

@@ -39,7 +39,8 @@ def test_calibrated_values_are_defaults_that_env_and_arguments_override(
     assert Settings(retrieval={"rrf_k": 7}).retrieval.dense_weight == calibrated["retrieval"]["dense_weight"]  # type: ignore[arg-type]
     # a section made on its own reads the file too: the number lives there only
     assert SupportSettings().threshold == calibrated["support"]["threshold"]
-    assert Settings().refusal.strength_threshold == calibrated["refusal"]["strength_threshold"]
+    assert Settings().refusal.answer_threshold == calibrated["refusal"]["answer_threshold"]
+    assert Settings().verify.temperature == calibrated["verify"]["temperature"]
 
 
 def test_write_calibration_keeps_other_entries(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from rag.modes import REGISTRY
 from rag.modes import available_modes as checked_modes
 from rag.settings import ServerSettings, load_settings
 from rag.types import Answer, Filters
-from ui import access, render
+from ui import access, check_tab, render
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -257,51 +257,57 @@ def build_app(engine: Engine) -> gr.Blocks:
             )
             gr.Markdown(status_line(settings, default_mode), elem_id="status")
         error = gr.HTML("", visible=False, elem_id="error")
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=6, min_width=420):
-                chatbot = gr.Chatbot(
-                    elem_id="chat",
-                    height=560,
-                    show_label=False,
-                    buttons=["copy"],
-                    feedback_options=None,
-                    placeholder="Ask about the indexed papers. Citations like [1] jump to the source card.",
-                )
-                with gr.Row():
-                    question = gr.Textbox(
-                        placeholder="Ask a question about the papers…",
+        with gr.Tabs(elem_id="tabs"):
+            with gr.Tab("Ask", elem_id="ask-tab"), gr.Row(equal_height=False):
+                with gr.Column(scale=6, min_width=420):
+                    chatbot = gr.Chatbot(
+                        elem_id="chat",
+                        height=560,
                         show_label=False,
-                        scale=8,
-                        autofocus=True,
-                        elem_id="question",
-                        max_lines=4,
+                        buttons=["copy"],
+                        feedback_options=None,
+                        placeholder="Ask about the indexed papers. Citations like [1] jump to the source card.",
                     )
-                    send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
-                gr.Examples(examples=[[e] for e in examples], inputs=[question], label="Try")
-                with gr.Row():
-                    clear = gr.Button("New chat", size="sm", elem_id="new-chat")
-                    download = gr.DownloadButton(
-                        "Export as Markdown", size="sm", interactive=False, elem_id="export"
-                    )
-                with gr.Accordion("Options", open=False, elem_id="options"):
                     with gr.Row():
-                        k = gr.Slider(1, server.max_k, value=default_k, step=1, label="Sources (k)")
-                        mode = gr.Radio(
-                            [(REGISTRY[m].label, m) for m in usable],
-                            value=default_mode,
-                            label="Answer mode",
-                            info=f"Unavailable — {missing}" if missing else None,
-                            elem_id="answer-mode",
+                        question = gr.Textbox(
+                            placeholder="Ask a question about the papers…",
+                            show_label=False,
+                            scale=8,
+                            autofocus=True,
+                            elem_id="question",
+                            max_lines=4,
                         )
+                        send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
+                    gr.Examples(examples=[[e] for e in examples], inputs=[question], label="Try")
                     with gr.Row():
-                        year_from = gr.Textbox(label="Year from", placeholder="any", elem_id="year-from")
-                        year_to = gr.Textbox(label="Year to", placeholder="any", elem_id="year-to")
-                        author = gr.Textbox(label="Author (name words)", placeholder="e.g. Vaswani")
-                        category = gr.Dropdown(
-                            [("any", ""), *categories], value="", label="Category", allow_custom_value=True
+                        clear = gr.Button("New chat", size="sm", elem_id="new-chat")
+                        download = gr.DownloadButton(
+                            "Export as Markdown", size="sm", interactive=False, elem_id="export"
                         )
-            with gr.Column(scale=5, min_width=360):
-                sources = gr.HTML(render.sources_html(None), elem_id="sources-panel")
+                    with gr.Accordion("Options", open=False, elem_id="options"):
+                        with gr.Row():
+                            k = gr.Slider(1, server.max_k, value=default_k, step=1, label="Sources (k)")
+                            mode = gr.Radio(
+                                [(REGISTRY[m].label, m) for m in usable],
+                                value=default_mode,
+                                label="Answer mode",
+                                info=f"Unavailable — {missing}" if missing else None,
+                                elem_id="answer-mode",
+                            )
+                        with gr.Row():
+                            year_from = gr.Textbox(label="Year from", placeholder="any", elem_id="year-from")
+                            year_to = gr.Textbox(label="Year to", placeholder="any", elem_id="year-to")
+                            author = gr.Textbox(label="Author (name words)", placeholder="e.g. Vaswani")
+                            category = gr.Dropdown(
+                                [("any", ""), *categories],
+                                value="",
+                                label="Category",
+                                allow_custom_value=True,
+                            )
+                with gr.Column(scale=5, min_width=360):
+                    sources = gr.HTML(render.sources_html(None), elem_id="sources-panel")
+            with gr.Tab("Check a draft", elem_id="check-tab"):
+                check_tab.add_check_tab(engine, limiter, _failure)
         inputs = [question, chatbot, answers_state, k, year_from, year_to, author, category, mode]
         outputs = [question, chatbot, sources, answers_state, error, download]
         for trigger in (question.submit, send.click):

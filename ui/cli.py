@@ -21,6 +21,8 @@ from rag.modes import MODES, get_mode, mode_help, require_mode
 from rag.settings import load_settings as load
 from rag.types import Filters
 from ui.app import serve
+from ui.check_cmd import add_check_parser
+from ui.progress import progress_bar
 
 if TYPE_CHECKING:
     from rag.settings import Settings
@@ -121,7 +123,7 @@ def _run_batch(args: argparse.Namespace, key: str, answer: Callable[[dict[str, A
     if not args.out:
         raise ConfigError("--batch needs --out FILE for the results")
     rows = _read_jsonl(args.batch, key)
-    with Path(args.out).open("w", encoding="utf-8") as out, _bar(len(rows), key + "s") as bar:
+    with Path(args.out).open("w", encoding="utf-8") as out, progress_bar(len(rows), key + "s") as bar:
         for row in rows:
             out.write(json.dumps(answer(row)) + "\n")
             out.flush()
@@ -197,12 +199,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bar(total: int, unit: str) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit=unit[:-1], file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
-
-
 def _add_filter_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--year-from", type=int, metavar="Y", help="only papers from year Y on")
     p.add_argument("--year-to", type=int, metavar="Y", help="only papers up to year Y")
@@ -274,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_serve)
 
     add_eval_parser(sub, common)
+    add_check_parser(sub, common)
 
     p = sub.add_parser("stats", parents=[common], help="what the index holds")
     p.add_argument("--json", action="store_true", help="print one JSON object")

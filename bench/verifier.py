@@ -4,7 +4,7 @@
 - warm: each abstract was checked before against another sentence ("A study of <title>"), so its sentences'
   vectors and parses are cached, as for a chat whose follow-ups cite the same papers; each claim is new.
 
-Usage: python -m evals.bench_verifier --scifact ../shared/data/scifact [--method learned|rules] [--repeat 3]
+Usage: python -m bench.verifier --scifact ../shared/data/scifact [--method learned|rules] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from evals.scifact import load_pairs
-from evals.train_verifier import statements
+from evals.scifact import load_pairs, statements
 from rag.embedders import make_embedder
 from rag.settings import Settings
 from rag.support import prepare
@@ -33,7 +32,7 @@ def _clear_text_caches() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m evals.bench_verifier", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m bench.verifier", description=__doc__)
     ap.add_argument("--scifact", type=Path, required=True)
     ap.add_argument("--method", choices=("learned", "rules"), default="learned")
     ap.add_argument("--repeat", type=int, default=3)
