@@ -49,18 +49,20 @@ def select_quotes(question: str, hits: Sequence[Hit], settings: AnswerSettings) 
         return []
     df: dict[str, int] = {}
     for *_, stems in candidates:
-        for s in stems & asked:
+        for s in sorted(stems & asked):
             df[s] = df.get(s, 0) + 1
     idf = {s: math.log(1 + len(candidates) / n) for s, n in df.items()}
-    total = sum(idf.values()) or 1.0
+    # Sums in sorted order, scores rounded: set order varies between processes (hash seeds), and
+    # float sums in another order differ in the last bit, which would break ties differently per run.
+    total = sum(idf[s] for s in sorted(idf)) or 1.0
     scored = []
     for _, rank, position, sentence, stems in candidates:
-        overlap = sum(idf.get(s, 0.0) for s in stems & asked) / total
+        overlap = sum(idf.get(s, 0.0) for s in sorted(stems & asked)) / total
         in_chunk = sentence[:_CHUNK_MATCH_CHARS] in hits[rank].chunk
         in_best_chunk = settings.quote_chunk_bonus if in_chunk else 0.0
         rank_bonus = settings.quote_rank_weight / (1 + rank)
-        scored.append((overlap + in_best_chunk + rank_bonus, rank, position, sentence, stems))
-    scored.sort(key=lambda c: -c[0])
+        scored.append((round(overlap + in_best_chunk + rank_bonus, 9), rank, position, sentence, stems))
+    scored.sort(key=lambda c: (-c[0], c[1], c[2]))
     best = scored[0][0]
     chosen: list[tuple[float, int, int, str, frozenset[str]]] = []
     for cand in scored:
