@@ -56,15 +56,25 @@ class Interval:
         return cls(value, value, value, 0)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        """As JSON: an undefined bound or value (NaN, e.g. of 0/0) is null, never NaN."""
+        out: dict[str, Any] = {}
+        for key, v in asdict(self).items():
+            if v is not None:
+                out[key] = None if isinstance(v, float) and not math.isfinite(v) else v
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Interval:
         k = data.get("k")
+
+        def number(key: str) -> float:
+            v = data.get(key)
+            return float("nan") if v is None else float(v)
+
         return cls(
-            float(data["value"]),
-            float(data["lo"]),
-            float(data["hi"]),
+            number("value"),
+            number("lo"),
+            number("hi"),
             int(data.get("n", 0)),
             None if k is None else int(k),
         )
@@ -125,6 +135,9 @@ def bootstrap(
         statistic(np.concatenate([index[ids[j]] for j in rng.integers(0, len(ids), len(ids))]))
         for _ in range(reps)
     ]
+    values = [v for v in values if v == v]  # a resample the statistic is undefined on (NaN) is left out
+    if not values:
+        return float("nan"), float("nan")
     return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
 
 

@@ -8,8 +8,11 @@ sees abstracts split as the product splits them (:func:`rag.verify.features.abst
 sentence of *our* split is a rationale sentence when it overlaps the character span of a rationale
 text by more than half of either (every rationale text occurs verbatim in ``text``).
 
-Claims are split by a stable hash of their id into train / calibration / held-out, so every pair of a
-claim lands in the same split on every machine.
+Claims are split into train / calibration / held-out by a stable hash, so every pair lands in the same
+split on every machine. The hash is of a *group* of claims, not of one claim: claims that cite a common
+abstract are one group (connected components over shared cited abstracts). SciFact writes negated
+claims as siblings of others on the same abstract ("Ly49Q induces …" / "Ly49Q prevents …"), so a split
+by claim id would put near-copies of training claims, on the same abstracts, into the held-out part.
 
 Any claims file in SciFact's format can be read (:func:`load_claim_pairs`, for ``askpapers eval
 --verify``): evidence as this copy writes it (``{doc_id: {"label", "sentences", "rationale"}}``) or as
@@ -49,7 +52,7 @@ class Pair:
 
 
 def split_of(claim_id: str, calibration: int = 20, held_out: int = 20) -> str:
-    """Stable split by SHA-1 of the claim id: bucket = first 4 bytes big-endian mod 100; the last
+    """Stable split by SHA-1 of a key (a claim group's, :func:`claim_groups`): bucket = first 4 bytes big-endian mod 100; the last
     ``held_out`` buckets are held out, the ``calibration`` before them calibrate, the rest train."""
     bucket = int.from_bytes(hashlib.sha1(claim_id.encode()).digest()[:4], "big") % 100
     if bucket >= 100 - held_out:
@@ -57,6 +60,28 @@ def split_of(claim_id: str, calibration: int = 20, held_out: int = 20) -> str:
     if bucket >= 100 - held_out - calibration:
         return "calibration"
     return "train"
+
+
+def claim_groups(cited: dict[str, Sequence[str]]) -> dict[str, str]:
+    """Each claim id's group key: claims citing a common abstract share a group (union-find over
+    abstracts); the key is the smallest abstract id of the group ('claim:<id>' when it cites none)."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for claim_id, docs in cited.items():
+        nodes = [f"doc:{d}" for d in docs] or [f"claim:{claim_id}"]
+        for node in nodes[1:]:
+            a, b = find(nodes[0]), find(node)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    return {
+        claim_id: find(f"doc:{docs[0]}" if docs else f"claim:{claim_id}") for claim_id, docs in cited.items()
+    }
 
 
 def sentence_spans(text: str, sentences: Sequence[str]) -> list[tuple[int, int]]:
@@ -152,7 +177,7 @@ def _label_and_rationale(found: Any, doc: _Doc) -> tuple[str, list[str]]:
 
 def load_claim_pairs(claims: Path, corpus: Path) -> list[Pair]:
     """Every (claim, cited abstract) pair of a claims file in SciFact's format, labelled and split
-    (the split by claim id, as for the training claims)."""
+    (by claim group, as for the training claims)."""
     rows: list[tuple[int, dict[str, Any]]] = []
     for number, claim in _jsonl(claims):
         missing = [k for k in ("id", "claim", "cited_doc_ids") if k not in claim]
@@ -161,6 +186,7 @@ def load_claim_pairs(claims: Path, corpus: Path) -> list[Pair]:
             raise InputError(f"not a SciFact claim ({why})", path=str(claims), line=number)
         rows.append((number, claim))
     docs = read_corpus(corpus, {str(d) for _, claim in rows for d in claim["cited_doc_ids"]})
+    groups = claim_groups({str(c["id"]): [str(d) for d in c["cited_doc_ids"]] for _, c in rows})
     pairs: list[Pair] = []
     for number, claim in rows:
         evidence = claim.get("evidence") or {}
@@ -185,7 +211,7 @@ def load_claim_pairs(claims: Path, corpus: Path) -> list[Pair]:
                     abstract=doc.text,
                     label=label,
                     rationale=frozenset(rationale_indices(prepared.text, spans, rationale_texts)),
-                    split=split_of(claim_id),
+                    split=split_of(groups[claim_id]),
                 )
             )
     return pairs

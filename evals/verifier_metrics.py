@@ -19,9 +19,14 @@ if TYPE_CHECKING:
 
 
 def balanced_accuracy(gold_supported: np.ndarray, said_supported: np.ndarray) -> float:
-    tpr = said_supported[gold_supported].mean() if gold_supported.any() else 0.0
-    tnr = (~said_supported[~gold_supported]).mean() if (~gold_supported).any() else 0.0
-    return float((tpr + tnr) / 2)
+    """The mean of the per-class accuracies of the classes present (supported, not supported); NaN
+    with neither. With one class only it is that class's accuracy, not half of it."""
+    rates = [
+        float(said_supported[gold_supported].mean()) if gold_supported.any() else None,
+        float((~said_supported[~gold_supported]).mean()) if (~gold_supported).any() else None,
+    ]
+    present = [r for r in rates if r is not None]
+    return sum(present) / len(present) if present else float("nan")
 
 
 def bootstrap_ba(

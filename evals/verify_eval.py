@@ -18,6 +18,7 @@ in one ``verify`` call (``llm``: one pair a call, for the progress bar); what is
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -108,16 +109,21 @@ class VerifierResult:
 
     @property
     def pairs_per_s(self) -> float:
-        return len(self.said) / self.seconds if self.seconds > 0 else float("inf")
+        return len(self.said) / self.seconds if self.seconds > 0 else float("nan")
 
     def to_dict(self) -> dict[str, Any]:
+        """As JSON: an undefined figure (NaN, e.g. a rate of 0 pairs) is null, never NaN."""
         return {
-            **self.figures,
+            **{k: _finite(v) for k, v in self.figures.items()},
             "n": len(self.said),
-            "pairs_per_s": round(self.pairs_per_s, 1),
+            "pairs_per_s": _finite(round(self.pairs_per_s, 1)),
             "seconds": round(self.seconds, 3),
             "intervals": {k: iv.to_dict() for k, iv in self.intervals.items()},
         }
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 @dataclass

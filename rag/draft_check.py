@@ -11,7 +11,7 @@ words are in the reference. References that name no indexed paper are listed, ne
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from rag.citations import split_cited_sentences
@@ -30,6 +30,8 @@ _ENTRY = re.compile(r"^\s*(?:\[(\d{1,4})\]|(\d{1,4})[.)])\s+(\S.*)$")
 _QUOTED = re.compile(r"[\"“”']([^\"“”']{8,})[\"“”']")
 #: Highest reference number read from a marker (a draft with more references is not a draft).
 MAX_REFERENCE = 9999
+#: Most references a draft check resolves by searching the index (the rest by DOI, arXiv id or title only).
+MAX_SEARCHES = 200
 #: Share of a paper's title words a reference must contain for a search hit to count as that paper.
 TITLE_WORDS_NEEDED = 0.8
 
@@ -72,21 +74,23 @@ def split_draft(text: str) -> tuple[list[tuple[int, str]], dict[int, str]]:
     lines = text.splitlines()
     start = next((i for i in range(len(lines) - 1, -1, -1) if _HEADING.match(lines[i])), None)
     if start is None:  # no heading: the numbered lines that end the text
-        start = len(lines)
-        while start > 0 and (
-            not lines[start - 1].strip() or _ENTRY.match(lines[start - 1]) or _continues(lines, start - 1)
-        ):
-            start -= 1
+        start = _trailing_entries(lines)
         body_end, refs_from = start, start
     else:
         body_end, refs_from = start, start + 1
     references: dict[int, str] = {}
     current: int | None = None
+    margin: int | None = None  # the first entry's indent
     for line in lines[refs_from:]:
         match = _ENTRY.match(line)
-        if match:
-            current = int(match.group(1) or match.group(2))
-            references[current] = match.group(3).strip()
+        indent = len(line) - len(line.lstrip())
+        number = int(match.group(1) or match.group(2)) if match else None
+        # a wrapped line that happens to start "2019. …" is not entry 2019: a new entry is the next
+        # number, or starts no further in than the first entry did
+        if number is not None and (current is None or number == current + 1 or indent <= (margin or 0)):
+            current = number
+            margin = indent if margin is None else margin
+            references[current] = match.group(3).strip()  # type: ignore[union-attr]
         elif line.strip() and current is not None:  # a wrapped entry
             references[current] += " " + line.strip()
     paragraphs: list[tuple[int, str]] = []
@@ -105,13 +109,17 @@ def split_draft(text: str) -> tuple[list[tuple[int, str]], dict[int, str]]:
     return paragraphs, references
 
 
-def _continues(lines: list[str], i: int) -> bool:
-    """A wrapped line of a numbered entry (indented, right under one)."""
-    return (
-        lines[i].startswith((" ", "\t"))
-        and i > 0
-        and bool(_ENTRY.match(lines[i - 1]) or _continues(lines, i - 1))
-    )
+def _trailing_entries(lines: list[str]) -> int:
+    """Where the run of numbered entries that ends the text starts (blank lines and indented wrapped
+    lines between them belong to it; indented lines above the first entry don't): one backward scan."""
+    start = len(lines)
+    for i in range(len(lines) - 1, -1, -1):
+        line = lines[i]
+        if _ENTRY.match(line):
+            start = i
+        elif line.strip() and not line.startswith((" ", "\t")):
+            break
+    return start
 
 
 def cited_sentences(paragraphs: Sequence[tuple[int, str]], highest: int) -> list[DraftSentence]:
@@ -125,10 +133,16 @@ def cited_sentences(paragraphs: Sequence[tuple[int, str]], highest: int) -> list
 
 
 def resolve(
-    references: dict[int, str], manifest: Manifest, search: Callable[[str], Sequence[Hit]] | None = None
+    references: dict[int, str],
+    manifest: Manifest,
+    search: Callable[[str], Sequence[Hit]] | None = None,
+    cited: Collection[int] | None = None,
 ) -> list[Reference]:
-    """Each numbered reference and the indexed paper it names, if any (see the module docstring)."""
+    """Each numbered reference and the indexed paper it names, if any (see the module docstring).
+    Only references in ``cited`` (all when None) are searched for, at most MAX_SEARCHES of them: a
+    search costs a retrieval, and a pasted bibliography can hold thousands of entries."""
     out = []
+    searches = 0
     for n, text in sorted(references.items()):
         paper_id, how = None, ""
         for key in external_keys(text):
@@ -140,7 +154,13 @@ def resolve(
                 if paper_id := manifest.id_for_title(candidate):
                     how = "title"
                     break
-        if paper_id is None and search is not None:
+        if (
+            paper_id is None
+            and search is not None
+            and (cited is None or n in cited)
+            and searches < MAX_SEARCHES
+        ):
+            searches += 1
             words = set(normalise_title(text).split())
             for hit in list(search(text))[:1]:
                 title_words = normalise_title(hit.title).split()
@@ -169,9 +189,9 @@ def check_draft(
 ) -> DraftReport:
     """Every cited sentence of ``text`` checked against the abstracts of the papers it cites."""
     paragraphs, reference_texts = split_draft(text)
-    references = resolve(reference_texts, manifest, search)
-    by_number = {r.n: r for r in references}
     sentences = cited_sentences(paragraphs, MAX_REFERENCE)  # numbers with no reference are reported below
+    references = resolve(reference_texts, manifest, search, {n for s in sentences for n in s.cites})
+    by_number = {r.n: r for r in references}
     papers = {p.id: p for p in manifest.papers(sorted({r.paper_id for r in references if r.paper_id}))}
     statements: list[Statement] = []
     unresolved: list[tuple[int, ...]] = []

@@ -114,3 +114,14 @@ def test_search_is_accepted_only_when_the_reference_holds_the_title() -> None:
 
     got = {r.n: (r.paper_id, r.how) for r in resolve(refs, m, search)}
     assert got == {1: ("g1", "search"), 2: (None, "")}
+
+
+def test_long_wrapped_tails_and_year_lines_do_not_break_the_reference_list() -> None:
+    tail = "C [1].\n\n1. Invariant Graph Transformer\n" + "    x\n" * 3000  # was a RecursionError
+    paragraphs, references = split_draft(tail)
+    assert paragraphs == [(1, "C [1].")] and list(references) == [1]
+    draft = (
+        "Claim [1]. Other [2].\n\nReferences\n1. A. Author. A title.\n"
+        "    2019. Some Journal 12(3).\n2. B. Other title.\n"
+    )
+    assert list(split_draft(draft)[1]) == [1, 2]  # "2019." is a wrapped line, not reference 2019

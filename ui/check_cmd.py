@@ -22,6 +22,7 @@ from typing import Any
 from rag import check_format, engine_for
 from rag.checker import Checker, ClaimItem, paper_ids_of
 from rag.errors import AskpapersError, ConfigError, InputError
+from rag.escape import plain
 from rag.settings import load_settings
 from ui.progress import note, progress_bar
 
@@ -116,6 +117,8 @@ def _form(args: argparse.Namespace) -> tuple[str, str]:
         if args.text or args.paper:
             raise ConfigError("--draft FILE takes no claim or --paper")
         return "draft", args.draft
+    if args.text is not None and not args.text.strip():
+        raise ConfigError("the claim is empty: give the sentence to check")
     if not args.text:
         raise ConfigError(
             "give a claim with --paper ID, a draft file (.md, .markdown, .txt), or --batch FILE --out FILE"
@@ -127,6 +130,8 @@ def _form(args: argparse.Namespace) -> tuple[str, str]:
             raise ConfigError(f"{args.text} is a draft file; --paper goes with a claim")
         return "draft", args.text
     if args.paper:
+        # --paper A,B is two papers, as in the chat tab and rag.check
+        args.paper = [p.strip() for given in args.paper for p in given.split(",") if p.strip()]
         return "claim", args.text
     if is_draft:
         raise InputError("no such file", path=args.text)
@@ -138,7 +143,7 @@ def _form(args: argparse.Namespace) -> tuple[str, str]:
 
 def _read(path: str) -> str:
     try:
-        return Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8-sig")  # a byte-order mark is not text
     except FileNotFoundError:
         raise InputError("no such file", path=path) from None
     except UnicodeDecodeError:
@@ -183,8 +188,10 @@ def _batch(checker: Checker, path: str, out_path: str) -> int:
         for line, result in zip(lines, results, strict=True):
             if result.unknown_ids:
                 unknown += 1
-                names = ", ".join(result.unknown_ids)
-                note(f"askpapers: {path}:{line.number} (id {line.item.id}): not in the index: {names}")
+                names = plain(", ".join(result.unknown_ids))
+                note(
+                    f"askpapers: {path}:{line.number} (id {plain(str(line.item.id))}): not in the index: {names}"
+                )
             out.write(json.dumps(check_format.result_to_dict(result, line=True), ensure_ascii=False) + "\n")
             out.flush()
             bar.update(1)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from rag.embedders import Embedder
 from rag.support import PreparedAbstract, hard_check, prepare, verbatim
-from rag.text import strip_markers
+from rag.text import content_terms, strip_markers
 from rag.vector_cache import VectorCache
 from rag.verify import LABELS, Evidence, Source, Statement, Verdict
 from rag.verify.features import Units, abstract_units, evidence_order, make_block
@@ -87,8 +87,8 @@ class LearnedVerifier:
         """Verdicts needing no model: nothing cited, nothing said, or a verbatim quote."""
         if not sources:
             return Verdict("not_enough_info", 0.0, reason="cites no source")
-        if not text:
-            return Verdict("not_enough_info", 0.0, reason="empty sentence")
+        if not content_terms(text):  # "", "?", "it is": nothing to support
+            return Verdict("not_enough_info", 0.0, reason="the sentence states nothing to check")
         found = verbatim(text, abstracts, self.min_quote_words)
         if found:
             index, sentence = found

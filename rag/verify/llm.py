@@ -87,8 +87,8 @@ class LLMVerifier:
         sources = [s for s in statement.sources if (s.title + s.abstract).strip()]
         if not sources:
             return Verdict("not_enough_info", 0.0, reason="cites no source")
-        if not claim:
-            return Verdict("not_enough_info", 0.0, reason="empty sentence")
+        if not content_terms(claim):  # "", "?", "it is": nothing to support
+            return Verdict("not_enough_info", 0.0, reason="the sentence states nothing to check")
         abstracts = [prepare(s.text) for s in sources]
         found = verbatim(claim, abstracts, self.min_quote_words)
         if found:
