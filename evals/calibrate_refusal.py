@@ -27,12 +27,11 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from evals.questions import Question, load_questions
+from evals.questions import Question, calibration_ids, load_questions
 from evals.refusal_fit import (
     MAX_FALSE_REFUSALS,
     Figures,
     Measured,
-    calibration_ids,
     choose_cap,
     fit,
     fit_baseline,

@@ -12,6 +12,7 @@ Only argparse is imported at module level, so ``askpapers --help`` stays instant
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from evals.beir import DEFAULT_SPLIT, run_beir
 from evals.compare import compare_results, load_results
 from evals.harness import run_eval, support_validation
-from evals.questions import load_questions
+from evals.questions import calibration_ids, load_questions
 from evals.records import EvalRun, JudgeScores
 from evals.report import beir_table, summary_text, write_report
 from evals.verify_eval import DEFAULT_VERIFIERS, SPLITS, VERIFIERS
@@ -66,7 +67,8 @@ def add_eval_parser(subparsers: Any, common_parent: argparse.ArgumentParser) -> 
     p.add_argument(
         "--beir",
         metavar="DIR",
-        help="also score hybrid retrieval on a BEIR dataset (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv)",
+        help="score hybrid retrieval on a BEIR dataset (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv): "
+        "on its own, or beside a question set",
     )
     p.add_argument(
         "--split",
@@ -74,6 +76,12 @@ def add_eval_parser(subparsers: Any, common_parent: argparse.ArgumentParser) -> 
         help=f"with --beir: the qrels split to score, qrels/SPLIT.tsv (default {DEFAULT_SPLIT}; "
         f"'train' where the test split is held out); with --verify: {' or '.join(SPLITS)} (default all; "
         "held_out: the part of SciFact's claims_train.jsonl the shipped verifier never saw)",
+    )
+    p.add_argument(
+        "--half",
+        choices=("held_out", "calibration"),
+        help="with a question set: only that half of it (within each kind, questions ordered by a SHA-1 of "
+        "their id, every other one calibrates; evals/refusal_fit.py) — report held_out for anything tuned",
     )
     p.add_argument(
         "--verify",
@@ -153,10 +161,15 @@ def evaluate(
     judge: Judge | None = None,
     beir: str | None = None,
     split: str = DEFAULT_SPLIT,
+    half: str | None = None,
 ) -> EvalRun:
-    """Run the set, attach support validation (and BEIR), write the report files; return the results."""
-
-    run = run_eval(engine, load_questions(set_path), mode=mode, k=k, progress=progress, judge=judge)
+    """Run the set (or one half of it), attach support validation (and BEIR), write the report files;
+    return the results."""
+    questions = load_questions(set_path)
+    if half:
+        chosen = calibration_ids(questions)
+        questions = [q for q in questions if (q.id in chosen) == (half == "calibration")]
+    run = run_eval(engine, questions, mode=mode, k=k, progress=progress, judge=judge)
     run.support_validation = support_validation(engine)
     if beir:
         run.beir = run_beir(
@@ -166,12 +179,30 @@ def evaluate(
     return run
 
 
+def cmd_beir(args: argparse.Namespace, settings: Settings) -> int:
+    """``askpapers eval --beir DIR`` without a question set: BEIR only, its figures to stdout and
+    ``<out>/beir.json``."""
+    split = getattr(args, "split", None) or DEFAULT_SPLIT
+    progress = not getattr(args, "quiet", False) and sys.stderr.isatty()
+    result = run_beir(settings, args.beir, progress=progress, split=split)
+    out = Path(getattr(args, "out", None) or DEFAULT_OUT)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "beir.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"BEIR (hybrid), split {split}\n\n{beir_table(result)}\n\nwrote {out / 'beir.json'}")
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     if getattr(args, "verify", None):
         return cmd_verify(args)
-    if not getattr(args, "set", None):
-        raise ConfigError("give a question set (SET), or --verify CLAIMS to score the verifiers")
     settings = load_settings(home=Path(args.home) if getattr(args, "home", None) else None)
+    if not getattr(args, "set", None):
+        if getattr(args, "beir", None):
+            return cmd_beir(args, settings)
+        raise ConfigError(
+            "give a question set (SET), --beir DIR to score retrieval on a BEIR dataset, "
+            "or --verify CLAIMS to score the verifiers"
+        )
     set_path = Path(args.set)
     if not set_path.is_file():
         raise InputError("no such question set", path=str(set_path))
@@ -200,6 +231,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         judge=judge,
         beir=getattr(args, "beir", None),
         split=getattr(args, "split", None) or DEFAULT_SPLIT,
+        half=getattr(args, "half", None),
     )
 
     print(summary_text(run), end="")

@@ -64,6 +64,8 @@ ANSWER_METRICS = (
     "citation_precision",
     "citation_recall",
     "unsupported_rate",
+    "needed_papers_cited",
+    "cited_papers_needed",
     "refusal_accuracy",
     "false_refusal_rate",
 )
@@ -102,8 +104,12 @@ def answer_metrics(question: Question, answer: Answer) -> AnswerMetrics:
                     continue  # a citation to no source is never correct
                 if sources[n - 1].paper_id in gold or s.supported:
                     correct += 1
+    cited = {c.paper_id for c in answer.citations.values()} if not answer.refused else set()
     return AnswerMetrics(
         fact_coverage=fact_coverage(answer.text, question.answer_facts) if question.answerable else None,
+        gold_papers=len(gold) if question.answerable else 0,
+        papers_cited=len(cited) if question.answerable and gold else 0,
+        gold_papers_cited=len(cited & gold) if question.answerable else 0,
         citation_pairs=pairs,
         citation_correct=correct,
         sentences=sentences,
@@ -123,6 +129,8 @@ def _answer_summary(results: list[QuestionResult]) -> AnswerSummary:
     ms = [r.metrics for r in results]
     pairs = sum(m.citation_pairs for m in ms)
     sentences = sum(m.sentences for m in ms)
+    needed, cited = sum(m.gold_papers for m in ms), sum(m.papers_cited for m in ms)
+    needed_cited = sum(m.gold_papers_cited for m in ms)
     coverage = [c for r in answerable if (c := r.metrics.fact_coverage) is not None]
     latencies = [ms_ for r in results if (ms_ := r.latency_ms) is not None]
     prompt = [t for r in results if (t := r.answer.prompt_tokens) is not None]
@@ -136,6 +144,8 @@ def _answer_summary(results: list[QuestionResult]) -> AnswerSummary:
         "citation_recall": rate_interval(sum(m.sentences_supported_cited for m in ms), sentences),
         "unsupported_rate": rate_interval(sum(m.sentences_unsupported for m in ms), sentences),
         "contradicted_rate": rate_interval(sum(m.sentences_contradicted for m in ms), sentences),
+        "needed_papers_cited": rate_interval(needed_cited, needed),
+        "cited_papers_needed": rate_interval(needed_cited, cited),
         "refusal_accuracy": rate_interval(sum(r.refused for r in unanswerable), len(unanswerable)),
         "false_refusal_rate": rate_interval(sum(r.refused for r in answerable), len(answerable)),
         "judge_faithfulness": mean_interval(faithful, proportion=False),
@@ -148,6 +158,8 @@ def _answer_summary(results: list[QuestionResult]) -> AnswerSummary:
         citation_recall=sum(m.sentences_supported_cited for m in ms) / sentences if sentences else None,
         unsupported_rate=sum(m.sentences_unsupported for m in ms) / sentences if sentences else None,
         contradicted_rate=sum(m.sentences_contradicted for m in ms) / sentences if sentences else None,
+        needed_papers_cited=needed_cited / needed if needed else None,
+        cited_papers_needed=needed_cited / cited if cited else None,
         refusal_accuracy=_mean([float(r.refused) for r in unanswerable]),
         false_refusal_rate=_mean([float(r.refused) for r in answerable]),
         latency_p50_ms=percentile(latencies, 50) if latencies else None,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,3 +84,22 @@ def resolve_gold(questions: list[Question], manifest: Manifest) -> list[str]:
             else:
                 q.gold_ids.append(pid)
     return missing
+
+
+# --- halves: calibrate on one, report the other --------------------------------------------------
+def stratum(question: Question) -> str:
+    return question.kind or question.type
+
+
+def calibration_ids(questions: Sequence[Question]) -> set[str]:
+    """The calibration half: within each stratum, questions ordered by the SHA-1 of their id, every
+    other one. The same set splits the same way on every machine and run."""
+    chosen: set[str] = set()
+    for group in sorted({stratum(q) for q in questions}):
+        ids = sorted((q.id for q in questions if stratum(q) == group), key=sha1_hex)
+        chosen.update(ids[::2])
+    return chosen
+
+
+def sha1_hex(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()

@@ -118,6 +118,9 @@ class AnswerMetrics:
     sentences_supported_cited: int = 0
     sentences_unsupported: int = 0
     sentences_contradicted: int = 0  # of the unsupported, those the cited abstracts contradict
+    gold_papers: int = 0  # papers the question needs (its gold ids)
+    papers_cited: int = 0  # distinct papers the answer cites
+    gold_papers_cited: int = 0  # needed papers the answer cites
 
     @property
     def citation_precision(self) -> float | None:
@@ -166,6 +169,8 @@ class AnswerSummary:
     citation_recall: float | None = None
     unsupported_rate: float | None = None
     contradicted_rate: float | None = None  # share of answer sentences their cited abstracts contradict
+    needed_papers_cited: float | None = None  # share of the papers answerable questions need that are cited
+    cited_papers_needed: float | None = None  # share of cited papers that are ones the question needs
     refusal_accuracy: float | None = None
     false_refusal_rate: float | None = None
     latency_p50_ms: float | None = None

@@ -15,7 +15,6 @@ refitted on the same half for comparison (used by evals/calibrate_refusal.py).
 
 from __future__ import annotations
 
-import hashlib
 import math
 import statistics
 from collections import Counter
@@ -25,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evals.intervals import Rate
-from evals.questions import Question
+from evals.questions import Question, sha1_hex
 from rag.evidence import FEATURES, Signals, answerable_probability
 from rag.settings import RefusalSettings
 
@@ -48,24 +47,6 @@ class Measured:
     @property
     def kind(self) -> str:
         return self.question.kind or self.question.type
-
-
-def stratum(question: Question) -> str:
-    return question.kind or question.type
-
-
-def calibration_ids(questions: Sequence[Question]) -> set[str]:
-    """The calibration half: within each stratum, questions ordered by the SHA-1 of their id, every
-    other one. The same set splits the same way on every machine and run."""
-    chosen: set[str] = set()
-    for group in sorted({stratum(q) for q in questions}):
-        ids = sorted((q.id for q in questions if stratum(q) == group), key=_sha1)
-        chosen.update(ids[::2])
-    return chosen
-
-
-def _sha1(text: str) -> str:
-    return hashlib.sha1(text.encode()).hexdigest()
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, names: Sequence[str]) -> dict[str, float]:
@@ -125,7 +106,7 @@ def fit(rows: Sequence[Measured], cap: float) -> RefusalSettings:
 def folds(rows: Sequence[Measured], k: int = FOLDS) -> list[list[Measured]]:
     out: list[list[Measured]] = [[] for _ in range(k)]
     for r in rows:
-        out[int(_sha1("fold:" + r.question.id), 16) % k].append(r)
+        out[int(sha1_hex("fold:" + r.question.id), 16) % k].append(r)
     return out
 
 

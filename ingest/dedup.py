@@ -1,7 +1,12 @@
 """Deduplicate papers across files and sources, on disk, so huge inputs don't fill memory.
 
-Two records are the same paper when they share an id or a normalised title; the
-duplicate's metadata is merged into the first one (see :meth:`Paper.merge`).
+Where a source gives ids, ids decide identity: two records are the same paper when they share an id
+or an external identifier (DOI, arXiv id: :meth:`Paper.lookup_keys`). A normalised title identifies a
+paper only where a record has no id of its own (its id is a title hash, :func:`title_hash_id`): such a
+record joins the first paper of its title, and a record with an id joins an id-less one of its title,
+but two records that both carry source ids are never merged by title (a BEIR corpus like SciFact holds
+distinct ``_id``s with one title, and its qrels tell them apart). The duplicate's metadata is merged
+into the first one (see :meth:`Paper.merge`).
 """
 
 from __future__ import annotations
@@ -14,6 +19,24 @@ from dataclasses import asdict
 from pathlib import Path
 
 from rag.records import Paper
+
+
+def has_source_id(paper: Paper) -> bool:
+    """Whether the id came from the source (not a title hash made for a record without one)."""
+    return not paper.id.startswith("t:")
+
+
+def _title_key(paper: Paper) -> str:
+    """Alias of a paper's title: kept apart for papers with source ids, which a title alone never joins."""
+    return f"{'titled' if has_source_id(paper) else 'title'}:{paper.norm_title}"
+
+
+def _match_keys(paper: Paper) -> list[str]:
+    """Aliases that make ``paper`` a duplicate, strongest first: its ids, then titles it may join."""
+    keys = [f"id:{paper.id}", *paper.lookup_keys(), f"title:{paper.norm_title}"]
+    if not has_source_id(paper):
+        keys.append(f"titled:{paper.norm_title}")
+    return keys
 
 
 class PaperStage:
@@ -34,22 +57,41 @@ class PaperStage:
 
     def add(self, paper: Paper) -> None:
         self.records_seen += 1
-        keys = [f"id:{paper.id}", f"title:{paper.norm_title}"]
-        found = self._db.execute("SELECT rowid FROM alias WHERE key IN (?, ?) LIMIT 1", keys).fetchone()
-        if found is None:
+        rowid = self._find(_match_keys(paper))
+        if rowid is None:
             cursor = self._db.execute("INSERT INTO paper (data) VALUES (?)", (json.dumps(asdict(paper)),))
             rowid = cursor.lastrowid
+            kept = paper
         else:
             self.duplicates += 1
-            rowid = found[0]
             (data,) = self._db.execute("SELECT data FROM paper WHERE rowid = ?", (rowid,)).fetchone()
             kept = Paper(**json.loads(data))
+            had_id = has_source_id(kept)
             kept.merge(paper)
             self._db.execute("UPDATE paper SET data = ? WHERE rowid = ?", (json.dumps(asdict(kept)), rowid))
-            keys.append(f"id:{kept.id}")
+            if has_source_id(kept) and not had_id:  # an id-less paper took an id: its title no longer joins
+                self._db.execute(
+                    "DELETE FROM alias WHERE key = ? AND rowid = ?", (f"title:{kept.norm_title}", rowid)
+                )
+        keys = [
+            f"id:{paper.id}",
+            f"id:{kept.id}",
+            *paper.lookup_keys(),
+            *kept.lookup_keys(),
+            _title_key(kept),
+        ]
         self._db.executemany(
-            "INSERT OR IGNORE INTO alias (key, rowid) VALUES (?, ?)", [(k, rowid) for k in keys]
+            "INSERT OR IGNORE INTO alias (key, rowid) VALUES (?, ?)",
+            [(k, rowid) for k in dict.fromkeys(keys)],
         )
+
+    def _find(self, keys: list[str]) -> int | None:
+        """The row of the first key (in the order given) that names a staged paper."""
+        for key in keys:
+            found = self._db.execute("SELECT rowid FROM alias WHERE key = ?", (key,)).fetchone()
+            if found is not None:
+                return int(found[0])
+        return None
 
     def __len__(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM paper").fetchone()[0])

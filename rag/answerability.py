@@ -63,6 +63,8 @@ _NAMED_CLASSES = _set(
     "chatbot assistant",
     stemmed=True,
 )
+#: "which papers…", "what approaches…": the answer is the papers themselves (no slot to check).
+_WORKS = _set("papers works studies articles approaches")
 #: "what kind of…", "what role…": the answer is a description even after "what".
 _DESCRIBING = _set("kind kinds type types way ways role happens makes causes determines changes extent")
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9'’\-.]*[A-Za-z0-9]|[A-Za-z]|[+\-]?\d[\d.,]*\s?%?")
@@ -232,6 +234,8 @@ def _read_what(words: list[str], i: int) -> tuple[Kind, list[str], str]:
         return "entity", noun, " ".join([words[i], *noun])
     if nxt in _AUX or nxt in _DESCRIBING:
         return ("entity" if which else "open"), [], ""
+    if nxt in _WORKS:
+        return "open", [], ""
     noun, j = _phrase(words, i + 1, 4)
     cut = next(
         (n for n, w in enumerate(noun) if n and (_participle(w) or w.lower().endswith("ing"))), len(noun)

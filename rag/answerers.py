@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from rag import citations, prompt
-from rag.extractive import INTRO, select_quotes
+from rag.extractive import INTRO, PER_PAPER_INTRO, select_quotes
+from rag.question_shape import read_shape
 from rag.types import Claim, Draft, Hit
 
 if TYPE_CHECKING:
@@ -35,9 +36,16 @@ class ExtractiveAnswerer:
         if not quotes:
             yield Draft.refusal(list(hits))
             return
-        # the verbatim quote is the claim; its citation lives in cites, never in its text
-        claims = [Claim(q.text, (q.source,), quoted=True) for q in quotes]
-        yield Draft(sources=list(hits), claims=claims, intro=INTRO)
+        # the verbatim quote is the claim; its citation lives in cites, never in its text; a
+        # paper-by-paper answer heads each line with the paper's title
+        per_paper = read_shape(question).per_paper
+        claims = []
+        for i, q in enumerate(quotes):
+            first = per_paper and (i == 0 or quotes[i - 1].source != q.source)  # a paper's first line
+            claims.append(
+                Claim(q.text, (q.source,), quoted=True, heading=hits[q.source - 1].title if first else "")
+            )
+        yield Draft(sources=list(hits), claims=claims, intro=PER_PAPER_INTRO if per_paper else INTRO)
 
 
 class LLMAnswerer:

@@ -25,6 +25,8 @@ class Cited(Protocol):
     def cites(self) -> Sequence[int]: ...
     @property
     def quoted(self) -> bool: ...
+    @property
+    def heading(self) -> str: ...
 
 
 def cites_of(sentence: str, n_sources: int) -> list[int]:
@@ -64,10 +66,13 @@ def markers(cites: Iterable[int]) -> str:
     return "".join(f"[{n}]" for n in cites)
 
 
-def sentence_text(body: str, cites: Sequence[int], *, quoted: bool = False) -> str:
+def sentence_text(body: str, cites: Sequence[int], *, quoted: bool = False, heading: str = "") -> str:
     """One sentence as plain text with our markers: "Body [1]." or, for a verbatim quote,
-    "“Body.” [1]" so that the quote's own bracketed numbers visibly belong to the quote."""
+    "“Body.” [1]" so that the quote's own bracketed numbers visibly belong to the quote; a
+    ``heading`` (a per-paper answer's title) goes before it: "Title: “Body.” [1]"."""
     marks = markers(cites)
+    if heading:
+        return f"{heading}: {sentence_text(body, cites, quoted=quoted)}"
     if quoted:
         return f"“{body}” {marks}".rstrip()
     if not marks:
@@ -79,6 +84,6 @@ def sentence_text(body: str, cites: Sequence[int], *, quoted: bool = False) -> s
 def answer_text(sentences: Sequence[Cited], *, intro: str = "") -> str:
     """``Answer.text``, built from the sentences (the one place that writes markers into it).
     Quotes go one a line under ``intro``; written sentences run on as one paragraph."""
-    parts = [sentence_text(s.text, s.cites, quoted=s.quoted) for s in sentences]
+    parts = [sentence_text(s.text, s.cites, quoted=s.quoted, heading=s.heading) for s in sentences]
     body = "\n".join(parts) if any(s.quoted for s in sentences) else " ".join(parts)
     return f"{intro}\n{body}" if intro else body

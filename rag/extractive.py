@@ -1,28 +1,46 @@
-"""Extractive answers: quote the abstract sentences that best answer the question.
+"""Extractive answers: quote the abstract sentences that answer the question, in the question's shape.
 
-No generative model, so nothing can be invented: every sentence is a verbatim quote
-with its citation (the engine keeps the citation beside the quote, never inside it: see
+No generative model, so nothing can be invented: every sentence is a verbatim quote with its
+citation (the engine keeps the citation beside the quote, never inside it: see
 ``rag.citations.answer_text``). Sentences are scored without embedding them (that would cost ~2.5 ms
-a sentence on this CPU): IDF-weighted overlap with the question's content words, a
-bonus for sitting in the paper's best-matching chunk (which the dense retriever already
-scored), and the paper's rank. It answers in milliseconds after retrieval. Its weights are settings
-(``answer.quote_*``, :class:`rag.settings.AnswerSettings`).
+a sentence on this CPU): IDF-weighted overlap with the question's content words, a bonus for
+sitting in the paper's best-matching chunk (which the dense retriever already scored), the paper's
+rank; except for a fact, a bonus for a contribution ("we propose", "we find") and a penalty for
+background ("In recent years", "remains challenging", an abstract's opening sentence).
+
+The question's shape (:mod:`rag.question_shape`) decides the answer's form:
+
+- ``which`` / ``compare``: one line per relevant paper (its best sentence), papers in retrieval order;
+  a paper is relevant when its best sentence scores at least ``synthesis_rank_step`` × (rank − 1)
+  of the best paper's (a fit on the calibration half: the retrieval rank separated the papers a
+  question needs from the rest better than any score, the question–sentence cosine included);
+  a paper the question names is always given a line;
+- ``about``: the sentences of the one paper the question is about;
+- ``fact``: the best sentences wherever they are (a paper may give several).
+
+Its weights are settings (``answer.quote_*``, ``answer.synthesis_*``, :class:`rag.settings.AnswerSettings`).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rag.text import content_terms, split_sentences
+from rag.question_shape import QuestionShape, read_shape
+from rag.text import NameIndex, content_terms, split_sentences
 from rag.types import Hit
 
 if TYPE_CHECKING:
     from rag.settings import AnswerSettings
 
 INTRO = "From the indexed abstracts (quoted verbatim):"
+#: The intro of an answer with one line per paper.
+PER_PAPER_INTRO = "From the indexed abstracts, paper by paper (quoted verbatim):"
+#: A paper's title as a resolved follow-up quotes it (rag/followup.py): “Title”.
+_QUOTED_TITLE = re.compile(r"“[^”]*”")
 #: A sentence is "in the best chunk" when its opening characters are: chunking may cut its end off.
 _CHUNK_MATCH_CHARS = 60
 
@@ -34,42 +52,157 @@ class Quote:
     score: float
 
 
+@dataclass(frozen=True)
+class _Candidate:
+    score: float  # overlap + cues + chunk bonus (no rank bonus: that is added where papers compete)
+    rank: int  # the paper's 0-based rank
+    position: int  # the sentence's position in its abstract
+    text: str
+    stems: frozenset[str]
+
+
 def select_quotes(question: str, hits: Sequence[Hit], settings: AnswerSettings) -> list[Quote]:
-    """The abstract sentences that best answer ``question``, in reading order (at most
-    ``settings.max_sentences``); none when there is nothing to quote or the question has no content
-    word."""
+    """The abstract sentences that answer ``question``, shaped by :func:`read_shape` (module
+    docstring); none when there is nothing to quote or the question has no content word.
+
+    Titles in curly quotes (a follow-up resolved to papers: "What does “Title” find?") say which
+    papers, not what is asked: they are left out of the scoring, and every paper gets its lines
+    (the pipeline gave only those papers)."""
+    shape = read_shape(question)
+    topic = _QUOTED_TITLE.sub(" ", question)
+    focused = topic != question
+    candidates = _score(topic, hits, settings, cues=shape.shape != "fact", focused=focused)
+    if not candidates:
+        return []
+    if shape.per_paper:
+        chosen = _per_paper(shape, candidates, hits, settings, every_paper=focused)
+    elif shape.shape == "about":
+        about = _paper_about(shape, candidates, hits)
+        chosen = _best(
+            [c for c in candidates if c.rank == about], settings, settings.quote_min_relative_score
+        )
+    else:
+        chosen = _best(candidates, settings, settings.quote_min_relative_score)
+    chosen.sort(key=lambda c: (c.rank, c.position))  # paper by paper, each in reading order
+    return [Quote(text=c.text, source=c.rank + 1, score=c.score) for c in chosen]
+
+
+def _score(
+    question: str, hits: Sequence[Hit], settings: AnswerSettings, cues: bool, focused: bool = False
+) -> list[_Candidate]:
+    """Every quotable sentence, scored; ``cues``: with the contribution bonus and background penalty
+    (not for a fact, whose figure may sit in any sentence: there they cost fact coverage); ``focused``:
+    the papers are given, so a question without content words ("What does “X” find?") still scores."""
     asked = content_terms(question, question=True)
-    candidates: list[tuple[float, int, int, str, frozenset[str]]] = []
+    raw: list[tuple[int, int, str, frozenset[str]]] = []
     for rank, hit in enumerate(hits):
         for position, sentence in enumerate(split_sentences(hit.abstract)):
             sentence = sentence.strip()
             if len(sentence) > settings.quote_min_chars:
-                candidates.append((0.0, rank, position, sentence, content_terms(sentence)))
-    if not candidates or not asked:
+                raw.append((rank, position, sentence, content_terms(sentence)))
+    if not raw or (not asked and not focused):
         return []
     df: dict[str, int] = {}
-    for *_, stems in candidates:
+    for *_, stems in raw:
         for s in sorted(stems & asked):
             df[s] = df.get(s, 0) + 1
-    idf = {s: math.log(1 + len(candidates) / n) for s, n in df.items()}
+    idf = {s: math.log(1 + len(raw) / n) for s, n in df.items()}
     # Sums in sorted order, scores rounded: set order varies between processes (hash seeds), and
     # float sums in another order differ in the last bit, which would break ties differently per run.
     total = sum(idf[s] for s in sorted(idf)) or 1.0
-    scored = []
-    for _, rank, position, sentence, stems in candidates:
+    background = [c.lower() for c in settings.quote_background_cues] if cues else []
+    contribution = [c.lower() for c in settings.quote_answer_cues] if cues else []
+    out = []
+    for rank, position, sentence, stems in raw:
         overlap = sum(idf.get(s, 0.0) for s in sorted(stems & asked)) / total
-        in_chunk = sentence[:_CHUNK_MATCH_CHARS] in hits[rank].chunk
-        in_best_chunk = settings.quote_chunk_bonus if in_chunk else 0.0
-        rank_bonus = settings.quote_rank_weight / (1 + rank)
-        scored.append((round(overlap + in_best_chunk + rank_bonus, 9), rank, position, sentence, stems))
-    scored.sort(key=lambda c: (-c[0], c[1], c[2]))
-    best = scored[0][0]
-    chosen: list[tuple[float, int, int, str, frozenset[str]]] = []
+        low = sentence.lower()
+        bonus = settings.quote_chunk_bonus if sentence[:_CHUNK_MATCH_CHARS] in hits[rank].chunk else 0.0
+        if any(c in low for c in contribution):
+            bonus += settings.quote_answer_bonus
+        if any(c in low for c in background):
+            bonus -= settings.quote_background_penalty
+        if position == 0 and cues:
+            bonus -= settings.quote_background_penalty / 2
+        out.append(_Candidate(round(overlap + bonus, 9), rank, position, sentence, stems))
+    return out
+
+
+def _with_rank(c: _Candidate, settings: AnswerSettings) -> float:
+    return round(c.score + settings.quote_rank_weight / (1 + c.rank), 9)
+
+
+def _best(candidates: list[_Candidate], settings: AnswerSettings, min_share: float) -> list[_Candidate]:
+    """The best sentences over all papers (a paper may give several), near-duplicates skipped."""
+    scored = sorted(candidates, key=lambda c: (-_with_rank(c, settings), c.rank, c.position))
+    if not scored:
+        return []
+    best = _with_rank(scored[0], settings)
+    chosen: list[_Candidate] = []
     for cand in scored:
-        if len(chosen) >= settings.max_sentences or cand[0] < settings.quote_min_relative_score * best:
+        if len(chosen) >= settings.max_sentences or _with_rank(cand, settings) < min_share * best:
             break
-        if any(len(cand[4] & c[4]) > settings.quote_max_shared_words * max(len(cand[4]), 1) for c in chosen):
-            continue  # near-duplicate of a chosen sentence (papers repeat their claims)
-        chosen.append(cand)
-    chosen.sort(key=lambda c: (c[1], c[2]))  # reading order: source, then position in its abstract
-    return [Quote(text=c[3], source=c[1] + 1, score=c[0]) for c in chosen]
+        if not _near_duplicate(cand, chosen, settings):
+            chosen.append(cand)
+    return chosen
+
+
+def _near_duplicate(cand: _Candidate, chosen: list[_Candidate], settings: AnswerSettings) -> bool:
+    """Shares most of its content words with a chosen sentence (papers repeat their claims)."""
+    limit = settings.quote_max_shared_words * max(len(cand.stems), 1)
+    return any(len(cand.stems & c.stems) > limit for c in chosen)
+
+
+def _per_paper(
+    shape: QuestionShape,
+    candidates: list[_Candidate],
+    hits: Sequence[Hit],
+    settings: AnswerSettings,
+    every_paper: bool = False,
+) -> list[_Candidate]:
+    """Each relevant paper's best sentences (every paper's, with ``every_paper``), the papers the
+    question names first."""
+    best: dict[int, _Candidate] = {}
+    for c in sorted(candidates, key=lambda c: (-c.score, c.rank, c.position)):
+        best.setdefault(c.rank, c)
+    top = max(c.score for c in best.values())
+    named = _named_papers(shape, hits)
+
+    def relevant(c: _Candidate) -> bool:
+        if every_paper:
+            return True
+        return top > 0 and c.score > 0 and c.score >= settings.synthesis_rank_step * (c.rank - 1) * top
+
+    keep = [c for c in sorted(best.values(), key=lambda c: c.rank) if c.rank in named or relevant(c)]
+    keep.sort(key=lambda c: (c.rank not in named, -c.score, c.rank))
+    keep = keep[: settings.synthesis_max_papers]
+    more: list[_Candidate] = []
+    for first in keep:  # a paper's next sentences that score nearly as well (its finding after its method)
+        own = [first]
+        for c in sorted(candidates, key=lambda c: (-c.score, c.position)):
+            if len(own) >= settings.synthesis_sentences_per_paper:
+                break
+            if (
+                c.rank == first.rank
+                and c is not first
+                and c.score >= settings.synthesis_next_share * first.score
+            ) and not _near_duplicate(c, own, settings):
+                own.append(c)
+        more += own[1:]
+    return keep + more
+
+
+def _named_papers(shape: QuestionShape, hits: Sequence[Hit]) -> set[int]:
+    """Ranks of papers whose title names something the question names ("LoFiT", "GrAInS")."""
+    if not shape.names:
+        return set()
+    titles = [NameIndex.of(h.title) for h in hits]
+    return {rank for rank, t in enumerate(titles) if any(t.mentions(n) for n in shape.names)}
+
+
+def _paper_about(shape: QuestionShape, candidates: list[_Candidate], hits: Sequence[Hit]) -> int:
+    """The rank of the paper an about-question is about: the first whose title names what it names,
+    else the paper of the best sentence."""
+    named = _named_papers(shape, hits)
+    if named:
+        return min(named)
+    return max(candidates, key=lambda c: (c.score + 1.0 / (1 + c.rank), -c.rank)).rank

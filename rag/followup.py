@@ -1,10 +1,22 @@
-"""Follow-up questions rewritten to stand alone before retrieval (the pipeline's first stage).
+"""Follow-up questions made to stand alone before retrieval (the pipeline's first stage).
 
-"How large were its accuracy gains?" finds nothing by itself; both retrievers need the topic
-words of the earlier question. Two rewriters:
+"What datasets do they evaluate on?" finds nothing by itself. References are resolved against the
+conversation — the papers the previous answer cited (in cited order: titles, ids, the hits
+themselves when the history holds :class:`~rag.types.Answer` objects, else the titles heading a
+paper-by-paper answer's lines) and the names the previous question used:
 
-- :class:`RuleRewriter` (no model): prepends the previous question when this one leans on it —
-  a pronoun, "and …", or only a few words;
+- "the second paper", "the first one", "the last study", "paper [2]" → that paper's title, and the
+  follow-up is answered from that paper alone;
+- "they", "them", "these papers/methods" → the previous answer's papers (their short titles), and
+  the follow-up is answered from those papers;
+- "it", "its", "that method", "this model" → the one thing the previous question named
+  ("CausaLM"; else the one the previous answer named), else the previous answer's first paper.
+
+:func:`resolve` does this without a model, in every answer mode. Two rewriters make the searched
+question for what it leaves (an elliptical "and BLEU?"):
+
+- :class:`RuleRewriter` (no model): the resolution, else prepends the previous question when this one
+  is a few words, opens with "and …", "what about …", or leans on a reference it could not resolve;
 - :class:`LLMRewriter`: asks the answer mode's model, and falls back to another rewriter (the
   rule) when the model fails, so a failed rewrite never fails the question.
 """
@@ -12,31 +24,75 @@ words of the earlier question. Two rewriters:
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from rag import prompt
-from rag.types import History
+from rag.records import normalise_title
+from rag.text import names_in
+from rag.types import Answer, History, Hit
 
 if TYPE_CHECKING:
     from rag.llm import LLM
     from rag.settings import AnswerSettings
     from rag.stages import Rewriter
 
-_FOLLOW_UP = re.compile(
-    r"^(and|but|also|what about|how about|why|how so|then)\b|\b(it|its|they|them|their|this|that|these|those|"
-    r"he|she|his|her|the paper|the method|the model|the authors)\b",
+#: A follow-up that continues the previous question without naming anything ("and BLEU?").
+_ELLIPSIS = re.compile(r"^(and|but|also|what about|how about|why|how so|then)\b", re.IGNORECASE)
+_NOUNS = r"(?:paper|one|study|work|article|method|approach|model|framework|result|source|reference)"
+_ORDINALS = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3, "4th": 3}
+_ORDINALS |= {"fifth": 4, "5th": 4, "last": -1, "final": -1}
+_ORDINAL = re.compile(
+    rf"\b(?:the\s+)?(?P<ord>{'|'.join(_ORDINALS)})\s+{_NOUNS}\b|"
+    rf"\b(?:{_NOUNS}\s+)\[?(?P<num>\d{{1,2}})\]?(?!\w)|(?<!\w)\[(?P<cite>\d{{1,2}})\]",
     re.IGNORECASE,
 )
+_PLURAL = re.compile(
+    r"\b(?:(?:these|those|the)\s+(?:papers|studies|works|methods|approaches|models|frameworks|articles)|"
+    r"they|them|their|theirs)\b",
+    re.IGNORECASE,
+)
+_SINGULAR = re.compile(
+    r"\b(?:(?:this|that|the)\s+(?:paper|study|work|method|approach|model|framework|technique|system)|"
+    r"it|its)\b",
+    re.IGNORECASE,
+)
+#: A title's short form: what precedes its colon ("LoFiT: Localized Fine-tuning…" → "LoFiT").
+_SHORT_TITLE_MIN = 3
+#: The titles heading a paper-by-paper answer's lines ("Title: “quote” [1]").
+_HEADED_LINE = re.compile(r"^(?P<title>.+?): “", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class PaperRef:
+    """A paper of the previous answer: its title, and its id and hit when the history had them."""
+
+    title: str
+    paper_id: str = ""
+    hit: Hit | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A follow-up with its references resolved: the question as searched, and the papers it is
+    about (empty: search the whole index)."""
+
+    question: str
+    papers: tuple[PaperRef, ...] = ()
 
 
 def turns(history: History | None) -> list[tuple[str, str]]:
-    """The history as (role, content) pairs, whichever of its two shapes it came in."""
+    """The history as (role, content) pairs, whichever of its shapes it came in."""
     out: list[tuple[str, str]] = []
     for item in history or []:
-        if isinstance(item, dict):
+        if isinstance(item, Answer):
+            out += [("user", item.question), ("assistant", item.text)]
+        elif isinstance(item, dict):
             out.append((str(item.get("role", "")), str(item.get("content", ""))))
         elif item:
             out.append(("user", str(item[0])))
+            if len(item) > 1 and item[1]:
+                out.append(("assistant", str(item[1])))
     return out
 
 
@@ -45,8 +101,86 @@ def user_questions(history: History | None) -> list[str]:
     return [content for role, content in turns(history) if role == "user" and content]
 
 
+def previous_papers(history: History | None) -> list[PaperRef]:
+    """The papers the last answer cited, in the order it cited them (a refusal: the closest papers
+    it listed)."""
+    items = list(history or [])
+    if items and isinstance(items[-1], Answer):
+        answer = items[-1]
+        order = [n for s in answer.sentences for n in s.cites if 1 <= n <= len(answer.sources)]
+        cited = [answer.sources[n - 1] for n in dict.fromkeys(order)] or answer.sources
+        return [PaperRef(h.title, h.paper_id, h) for h in cited]
+    answers = [content for role, content in turns(history) if role == "assistant"]
+    if not answers:
+        return []
+    titles = [m.group("title").strip() for m in _HEADED_LINE.finditer(answers[-1])]
+    return [PaperRef(t) for t in dict.fromkeys(titles) if t]
+
+
+def short_title(title: str) -> str:
+    head = title.split(":")[0].strip()
+    return head if len(head) >= _SHORT_TITLE_MIN and head != title else title
+
+
+def _listing(papers: list[PaperRef]) -> str:
+    names = [f"“{short_title(p.title)}”" for p in papers]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def resolve(question: str, history: History | None) -> Resolved:
+    """``question`` with its references to the conversation replaced by what they name (module
+    docstring); unchanged, with no papers, when it makes none or there is no earlier turn."""
+    asked = user_questions(history)
+    if not asked:
+        return Resolved(question)
+    papers = previous_papers(history)
+    if papers and (m := _ORDINAL.search(question)):
+        index = _ordinal_index(m)
+        if index is not None and -len(papers) <= index < len(papers):
+            paper = papers[index]
+            text = question[: m.start()] + f"“{paper.title}”" + question[m.end() :]
+            return Resolved(text, (paper,))
+    if papers and (m := _PLURAL.search(question)):
+        owner = m.group(0).lower() in ("their", "theirs")
+        listed = _listing(papers) + ("’" if owner else "")
+        return Resolved(_PLURAL.sub(listed, question, count=1), tuple(papers))
+    if m := _SINGULAR.search(question):
+        names = names_in(asked[-1])
+        answers = [content for role, content in turns(history) if role == "assistant"]
+        if not names and answers:  # else the one thing the previous answer named ("LogicGuide [1].")
+            named = names_in(answers[-1])
+            names = named if len(named) == 1 else []
+        titled = [n for n in names if any(n.lower() in p.title.lower() for p in papers)]
+        candidates = titled if titled or papers else names
+        if len(candidates) == 1:  # the one thing the previous question named (and a cited title names)
+            name = candidates[0] + ("’s" if m.group(0).lower() == "its" else "")
+            about = [p for p in papers if candidates[0].lower() in p.title.lower()][:1]
+            return Resolved(question[: m.start()] + name + question[m.end() :], tuple(about))
+        if papers:
+            paper = papers[0]
+            name = f"“{short_title(paper.title)}”" + ("’s" if m.group(0).lower() == "its" else "")
+            return Resolved(question[: m.start()] + name + question[m.end() :], (paper,))
+    return Resolved(question)
+
+
+def _ordinal_index(m: re.Match[str]) -> int | None:
+    if m.group("ord"):
+        return _ORDINALS[m.group("ord").lower()]
+    number = m.group("num") or m.group("cite")
+    return int(number) - 1 if number and int(number) >= 1 else None
+
+
+def find_papers(refs: tuple[PaperRef, ...], hits: list[Hit]) -> list[Hit]:
+    """The hits of ``refs``: their own when the history kept them, else the retrieved hit whose
+    title is theirs (a reference not found is left out)."""
+    by_title = {normalise_title(h.title): h for h in hits}
+    found = [ref.hit or by_title.get(normalise_title(ref.title)) for ref in refs]
+    return [h for h in found if h is not None]
+
+
 class RuleRewriter:
-    """Prepends the previous question to a follow-up that leans on it."""
+    """Resolves references (:func:`resolve`); else prepends the previous question to an elliptical
+    follow-up ("and BLEU?")."""
 
     def __init__(self, settings: AnswerSettings) -> None:
         self.settings = settings
@@ -55,7 +189,11 @@ class RuleRewriter:
         previous = user_questions(history)
         if not previous:
             return question
-        if _FOLLOW_UP.search(question) or len(question.split()) <= self.settings.follow_up_max_words:
+        resolved = resolve(question, history)
+        if resolved.question != question:
+            return resolved.question
+        leans = _PLURAL.search(question) or _SINGULAR.search(question)  # a reference left unresolved
+        if leans or _ELLIPSIS.search(question) or len(question.split()) <= self.settings.follow_up_max_words:
             return f"{previous[-1]} {question}"
         return question
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from rag import citations, prompt
+from rag import citations, followup, prompt
 from rag.errors import ConfigError
 from rag.stages import Answerer, Gate, Rewriter, Searcher, SentenceChecker
 from rag.types import Answer, Citation, Draft, Filters, History, SentenceCheck
@@ -39,17 +39,26 @@ class Pipeline:
         if not question:
             raise ConfigError("the question is empty")
         started = time.perf_counter()
-        standalone = self.rewriter.rewrite(question, history)
+        # references to the previous answer ("the second paper", "they") are resolved in every mode;
+        # what that leaves is the mode's rewriter's (a model's, or the rule's)
+        resolved = followup.resolve(question, history)
+        if resolved.question != question:
+            standalone = resolved.question
+        else:
+            standalone = self.rewriter.rewrite(question, history)
         retrieval = self.searcher.retrieve(standalone, k, filters)
         timings = dict(retrieval.timings)
-        evidence = self.gate.assess(standalone, retrieval.hits)
+        hits = list(retrieval.hits)
+        if resolved.papers:  # a follow-up about named papers is answered from those papers
+            hits = followup.find_papers(resolved.papers, hits) or hits
+        evidence = self.gate.assess(standalone, hits)
         t_answer = time.perf_counter()
         streamed = False
         if evidence.weak:
-            draft = Draft.refusal(list(retrieval.hits), evidence.reason)
+            draft = Draft.refusal(hits, evidence.reason)
         else:
             found: Draft | None = None
-            for item in self.answerer.answer(standalone, retrieval.hits):
+            for item in self.answerer.answer(standalone, hits):
                 if isinstance(item, Draft):
                     found = item
                 else:

@@ -13,6 +13,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from rag.extractive import select_quotes
+from rag.question_shape import read_shape
 from rag.text import split_sentences
 from rag.types import Hit
 
@@ -55,9 +57,19 @@ def says_cannot_answer(text: str, settings: AnswerSettings) -> bool:
     return bool(_SAYS_CANNOT.search(text[: settings.cannot_answer_chars]))
 
 
-def _source_block(n: int, hit: Hit, abstract: str) -> str:
+#: What a paper-by-paper question (rag/question_shape.py) adds to the question: the extractive
+#: answer's form, for the model to write in its own words.
+PER_PAPER = (
+    "Answer paper by paper: one sentence for each source that answers the question, naming the paper, "
+    "saying what it proposes or finds, and citing it; skip sources that don't answer it. The sentences "
+    "marked 'Relevant' in a source are the ones that match the question best."
+)
+
+
+def _source_block(n: int, hit: Hit, abstract: str, relevant: Sequence[str] = ()) -> str:
     year = f" ({hit.year})" if hit.year else ""
-    return f'<source n="{n}">\n[{n}] {hit.title}{year}\n{abstract}\n</source>'
+    marked = "".join(f"\nRelevant: {s}" for s in relevant)
+    return f'<source n="{n}">\n[{n}] {hit.title}{year}\n{abstract}{marked}\n</source>'
 
 
 def build_messages(
@@ -70,7 +82,15 @@ def build_messages(
 ) -> tuple[list[dict[str, str]], list[Hit]]:
     """Chat messages for the answer, and the sources that fit (numbered 1..n in that order)."""
     system = system_prompt(settings.max_sentences)
-    question_part = f"Question: {question}\nAnswer with citations:"
+    per_paper = read_shape(question).per_paper
+    question_part = "\n".join(
+        [f"Question: {question}", *([PER_PAPER] if per_paper else []), "Answer with citations:"]
+    )
+    # the per-paper evidence the extractive answer would quote: the same structure, for the model
+    relevant: dict[int, list[str]] = {}
+    if per_paper:
+        for quote in select_quotes(question, hits, settings):
+            relevant.setdefault(quote.source, []).append(quote.text)
     budget = (
         context_window
         - max_answer_tokens
@@ -82,18 +102,19 @@ def build_messages(
     used: list[Hit] = []
     for hit in hits:
         n = len(used) + 1
-        block = _source_block(n, hit, hit.abstract)
+        marked = relevant.get(len(used) + 1, [])  # hits are used in order: source n is hit n
+        block = _source_block(n, hit, hit.abstract, marked)
         cost = count_tokens(block)
         if cost > budget:  # cut this abstract at a sentence boundary to fill what is left
             kept = ""
             for sentence in split_sentences(hit.abstract):
-                trial = _source_block(n, hit, kept + sentence)
+                trial = _source_block(n, hit, kept + sentence, [r for r in marked if r in kept + sentence])
                 if count_tokens(trial) > budget:
                     break
                 kept += sentence
             if len(kept) < settings.prompt_min_cut_chars:
                 break
-            block = _source_block(n, hit, kept.strip() + " …")
+            block = _source_block(n, hit, kept.strip() + " …", [r for r in marked if r in kept])
             cost = count_tokens(block)
         blocks.append(block)
         used.append(hit)

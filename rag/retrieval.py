@@ -1,7 +1,8 @@
 """Hybrid retrieval: dense (the vector store) and lexical (BM25) rankings fused per paper.
 
-Each retriever ranks chunks; chunks are grouped to papers (a paper ranks at its best
-chunk) and the two paper rankings are fused with weighted reciprocal-rank fusion.
+Each retriever ranks chunks; chunks are grouped to papers (a paper ranks and scores at its best
+chunk) and the two paper rankings are fused as ``settings.fusion`` says (rag/fusion.py: rank-based
+or score-based, fitted on SciFact's training queries by ``python -m evals.calibrate_retrieval``).
 Filters go as they are into both retrievers, each of which applies them inside its own
 search (rag/index/filtering.py), so a filter never empties a result list that unfiltered
 hits would have filled, and none grows with the corpus.
@@ -13,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from rag.fusion import fuse
 from rag.index.chunk_ids import paper_of
 from rag.types import Filters, Hit
 
@@ -88,11 +90,7 @@ class Retriever:
         t_dense = time.perf_counter()
         sparse = _best_per_paper(self.sparse(question, n, filters)) if method in ("hybrid", "bm25") else []
         t_sparse = time.perf_counter()
-        fused: dict[str, float] = {}
-        c = self.settings.rrf_k
-        for ranking, weight in ((dense, self.settings.dense_weight), (sparse, self.settings.bm25_weight)):
-            for r in ranking:
-                fused[r.paper_id] = fused.get(r.paper_id, 0.0) + weight / (c + r.rank)
+        fused = self.fuse({r.paper_id: r.score for r in dense}, {r.paper_id: r.score for r in sparse})
         order = sorted(fused, key=lambda pid: -fused[pid])[:k]
         hits = self._hits(order, fused, {r.paper_id: r for r in dense}, {r.paper_id: r for r in sparse})
         timings = {
@@ -101,6 +99,24 @@ class Retriever:
             "retrieval_ms": (time.perf_counter() - started) * 1000,
         }
         return Retrieval(hits, timings)
+
+    def fuse(self, dense: dict[str, float], sparse: dict[str, float]) -> dict[str, float]:
+        """Fused score per paper from its best dense (cosine) and BM25 chunk scores."""
+        return fuse(
+            dense,
+            sparse,
+            method=self.settings.fusion,
+            dense_weight=self.settings.dense_weight,
+            bm25_weight=self.settings.bm25_weight,
+            rrf_k=self.settings.rrf_k,
+        )
+
+    def candidates(self, question: str, n: int) -> tuple[dict[str, float], dict[str, float]]:
+        """Each retriever's papers for ``question`` with their best chunk's score, from its top ``n``
+        chunks (unfiltered): what fusion combines, for fitting it (evals/calibrate_retrieval.py)."""
+        dense = _best_per_paper(self.dense(question, n, None))
+        sparse = _best_per_paper(self.sparse(question, n, None))
+        return {r.paper_id: r.score for r in dense}, {r.paper_id: r.score for r in sparse}
 
     def _hits(
         self, order: list[str], fused: dict[str, float], dense: dict[str, _Ranked], sparse: dict[str, _Ranked]

@@ -17,14 +17,7 @@ from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rag.errors import ConfigError
-from rag.settings_answer import (
-    AnswerSettings,
-    LLMSettings,
-    RefusalSettings,
-    ServerSettings,
-    SupportSettings,
-    VerifySettings,
-)
+from rag.settings_answer import AnswerSettings, LLMSettings, ServerSettings
 from rag.settings_index import (
     ChromaSettings,
     ChunkingSettings,
@@ -32,6 +25,7 @@ from rag.settings_index import (
     IngestSettings,
     RetrievalSettings,
 )
+from rag.settings_verify import RefusalSettings, SupportSettings, VerifySettings
 
 __all__ = [
     "CHUNKER_VERSION",

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, model_validator
 
 from rag.calibration import calibrated
+from rag.fusion import FusionMethod
 
 
 class EmbeddingSettings(BaseModel):
@@ -110,18 +111,39 @@ class IngestSettings(BaseModel):
     )
 
 
+_FITTED = (
+    "Calibrated: the value is in rag/calibration.json, fitted on SciFact's training queries by "
+    "python -m evals.calibrate_retrieval (its _provenance says how, with the held-out part's figure)."
+)
+
+
 class RetrievalSettings(BaseModel):
     k: int = Field(5, ge=1, le=50, description="Papers shown to the answerer.")
-    candidates: int = Field(50, ge=5, description="Chunks each retriever returns before fusion.")
-    rrf_k: int = Field(
+    candidates: int = Field(
+        50,
+        ge=5,
+        description="Chunks each retriever returns before fusion; a search for k papers fetches "
+        "max(candidates, 4k). Set by hand, not fitted (score-based fusion normalises over these candidates; "
+        "the fit used 50 on the sample set and 400, as eval --beir fetches, on SciFact).",
+    )
+    fusion: FusionMethod = Field(
+        calibrated("retrieval.fusion"),
+        description=f"{_FITTED} How the dense and BM25 rankings are fused (rag/fusion.py): 'rrf' "
+        "(reciprocal-rank fusion), 'minmax' or 'zscore' (weighted sum of normalised scores).",
+    )
+    rrf_k: float = Field(
         calibrated("retrieval.rrf_k"),
-        ge=1,
-        description="Calibrated: the value is in rag/calibration.json (its _provenance says how it was fitted). "
-        "Reciprocal-rank-fusion constant (larger flattens the ranking).",
+        gt=0,
+        description=f"{_FITTED} With fusion 'rrf': the reciprocal-rank-fusion constant (larger flattens the ranking).",
     )
     dense_weight: float = Field(
         calibrated("retrieval.dense_weight"),
         ge=0,
-        description="Calibrated: the value is in rag/calibration.json. Weight of the dense ranking in fusion.",
+        description=f"{_FITTED} Weight of the dense ranking (its reciprocal ranks or normalised scores) "
+        "in fusion, against bm25_weight.",
     )
-    bm25_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking in fusion.")
+    bm25_weight: float = Field(
+        1.0,
+        ge=0,
+        description="Weight of the BM25 ranking in fusion: the unit the dense weight is fitted against.",
+    )

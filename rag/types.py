@@ -8,10 +8,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-#: Earlier turns of a chat: ``{"role": "user" | "assistant", "content": ...}`` messages, or
-#: (question, answer) pairs.
-History = Sequence[dict[str, str]] | Sequence[tuple[str, str]]
-
 
 @dataclass(frozen=True)
 class Filters:
@@ -93,6 +89,7 @@ class SentenceCheck:
     #: left empty, it follows ``supported`` (results written before verdicts had labels)
     label: str = ""
     evidence_paper: str = ""  # paper_id of the source ``evidence`` came from
+    heading: str = ""  # what the line is about, shown before it (a per-paper answer: the paper's title)
 
     def __post_init__(self) -> None:
         if not self.label:
@@ -131,6 +128,7 @@ class Claim:
     text: str
     cites: tuple[int, ...]
     quoted: bool = False
+    heading: str = ""  # shown before the sentence, not part of it (a per-paper answer: the paper's title)
 
 
 @dataclass(frozen=True)
@@ -163,3 +161,9 @@ class Draft:
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
         )
+
+
+#: Earlier turns of a chat: ``{"role": "user" | "assistant", "content": ...}`` messages,
+#: (question, answer) pairs, or the earlier :class:`Answer` objects themselves (which let a follow-up
+#: such as "the second paper" name the exact paper: rag/followup.py).
+History = Sequence[dict[str, str]] | Sequence[tuple[str, str]] | Sequence[Answer]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from evals.questions import Question
-from evals.refusal_fit import Measured, calibration_ids, choose_cap, figures, fit, refuses
+from evals.questions import Question, calibration_ids
+from evals.refusal_fit import Measured, choose_cap, figures, fit, refuses
 from rag.answerability import read_question
 from rag.evidence import FEATURES, Signals, decide
 

@@ -96,13 +96,13 @@ class WordEmbedder:
 
 
 # --- rewrite ------------------------------------------------------------------------------------
-def test_rule_rewriter_prepends_the_previous_question_to_a_leaning_follow_up() -> None:
+def test_rule_rewriter_resolves_references_and_prepends_the_previous_question_to_an_ellipsis() -> None:
     rule = RuleRewriter(ANSWER)
     history = [
         {"role": "user", "content": "What is CloudFormer?"},
         {"role": "assistant", "content": "A model [1]."},
     ]
-    assert rule.rewrite("How accurate is it?", history) == "What is CloudFormer? How accurate is it?"
+    assert rule.rewrite("How accurate is it?", history) == "How accurate is CloudFormer?"  # not concatenated
     assert (
         rule.rewrite("and BLEU?", [("What is CloudFormer?", "A model.")]) == "What is CloudFormer? and BLEU?"
     )
@@ -119,7 +119,7 @@ def test_llm_rewriter_asks_the_model_and_falls_back_to_the_rule() -> None:
     assert "user: What is CloudFormer?" in llm.calls[0][1]["content"]
     assert rewriter.rewrite("Alone?", None) == "Alone?" and len(llm.calls) == 1  # nothing to rewrite from
     broken = LLMRewriter(FakeLLM("", fail=True), ANSWER, RuleRewriter(ANSWER))
-    assert broken.rewrite("How accurate is it?", history) == "What is CloudFormer? How accurate is it?"
+    assert broken.rewrite("How accurate is it?", history) == "How accurate is CloudFormer?"
     rambling = LLMRewriter(FakeLLM("x" * 400), ANSWER, RuleRewriter(ANSWER))
     assert rambling.rewrite("How accurate is it?", history) == "How accurate is it?"  # not a question
 
@@ -329,7 +329,7 @@ def test_pipeline_streams_a_models_text_and_rewrites_follow_ups() -> None:
     assert "".join(streamed).strip() == llm.reply  # the model's words as they came, not the assembled text
     assert isinstance(answer, Answer) and answer.text == "CloudFormer reaches 7.8% [1]."
     assert answer.question == "How accurate is it?"
-    assert answer.standalone_question == "What is CloudFormer? How accurate is it?"
+    assert answer.standalone_question == "How accurate is CloudFormer?"
     assert answer.prompt_tokens and answer.completion_tokens == 7
     with pytest.raises(ConfigError, match="empty"):
         list(run.run("   ", k=5))

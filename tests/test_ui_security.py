@@ -106,7 +106,8 @@ def assert_safe_markdown(md: str) -> str:
     kinds = {t.type for t in tokens}
     assert not kinds & {"html_inline", "html_block", "image"}, (kinds, md)
     hrefs = [str(t.attrGet("href")) for t in tokens if t.type == "link_open"]
-    assert all(h == GOOD_URL for h in hrefs), hrefs
+    arxiv_search = re.compile(r"https://arxiv\.org/search/\?query=[\w%+.\-]+&searchtype=title")
+    assert all(h == GOOD_URL or arxiv_search.fullmatch(h) for h in hrefs), hrefs  # a record's URL or a search
     html = parser.render(md)
     assert "javascript:" not in " ".join(re.findall(r"href=\"[^\"]*\"", html)), html
     assert "<script" not in html and "<img" not in html, html
@@ -174,8 +175,15 @@ def _assert_dom_is_clean(page: Any, dialogs: list[str]) -> dict[str, Any]:
     assert dialogs == [], dialogs
     assert report["scripts"] == 0 and report["onerror"] == 0 and report["images"] == 0, report
     assert report["javascript"] == 0, report
-    for href in report["hrefs"]:
-        assert href.startswith("#source-") or href == GOOD_URL, report["hrefs"]
+    for href in report[
+        "hrefs"
+    ]:  # cards, the answer's own anchors, the record's one https URL, arXiv searches
+        assert (
+            href.startswith("#source-")
+            or re.fullmatch(r"#[ma][0-9a-f]{8,10}-(cite|why)-\d+", href)
+            or href == GOOD_URL
+            or (href.startswith("https://arxiv.org/search/?query=") and href.endswith("&searchtype=title"))
+        ), report["hrefs"]
     return report
 
 
@@ -203,7 +211,9 @@ def test_browser_shows_hostile_abstracts_as_text(hostile_url: str, browser: Any)
     assert quote.locator("a").count() == 1 and quote.locator("a").get_attribute("href") == "#source-1"
     assert page.locator("#chat a.cite").count() == 4
     assert report["hrefs"].count(GOOD_URL) == 1  # the numbat card: its https URL is a link
-    assert page.locator("#source-1 .card-title a").count() == 0  # javascript: URL → no link
+    search = page.locator("#source-1 .card-title a")  # javascript: URL → no link to it, a labelled search
+    assert search.count() == 1 and search.inner_text() == "search arXiv"
+    assert (search.get_attribute("href") or "").startswith("https://arxiv.org/search/?query=")
     assert "<script>alert(1)</script>" in page.locator("#source-1 .card-title").inner_text()
     assert "Eve <img src=x onerror=alert(1)>" in page.locator("#source-1 .card-meta").inner_text()
 

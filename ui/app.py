@@ -11,21 +11,21 @@ from __future__ import annotations
 
 import logging
 import sys
-import tempfile
-import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag import answer_format, engine_for
-from rag.errors import AskpapersError, ConfigError
-from rag.escape import html_text, markdown_escape
+from rag.errors import AskpapersError, ConfigError, EndpointError
+from rag.escape import html_text
 from rag.index.store import IndexStore
 from rag.modes import REGISTRY
 from rag.modes import available_modes as checked_modes
 from rag.settings import ServerSettings, load_settings
-from rag.types import Answer, Filters
-from ui import access, check_tab, render
+from rag.types import Answer
+from ui import access, check_tab, conversation, render
+from ui.corpus import CorpusFacts, filters_html, parse_filters
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from rag.settings import ServerSettings, Settings
 
 log = logging.getLogger(__name__)
-CLOUDFORMER_QUESTION = "What mean absolute error does CloudFormer reach?"
 CSS_PATH = Path(__file__).with_name("style.css")
 FONTS = [
     "ui-sans-serif",
@@ -55,84 +54,42 @@ def available_modes(settings: Settings) -> dict[str, str]:
     return checked_modes(settings)
 
 
-def corpus_facts(engine: Engine, max_examples: int = 4) -> tuple[list[str], list[str]]:
-    """Example questions built from the index, and the categories it holds."""
-    examples = [CLOUDFORMER_QUESTION]
-    categories: set[str] = set()
-    try:
-        papers = list(engine.store.manifest.papers())
-    except AskpapersError:
-        return examples, []
-    for paper in papers:
-        categories.update(paper.categories)
-    names = []
-    for paper in papers:
-        name = paper.title.split(":")[0].strip() if ":" in paper.title else paper.title
-        if 3 <= len(name) <= 50 and "CloudFormer" not in name:
-            names.append(name)
-    step = max(1, len(names) // max_examples)
-    examples += [f"What is {name} about?" for name in names[::step][: max_examples - 1]]
-    return examples, sorted(categories)
-
-
 def status_line(settings: Settings, mode: str) -> str:
+    """The header's index line as HTML: in full, and short for a phone (CSS shows one of them)."""
     try:
         stats = IndexStore.stats(settings)
     except Exception as exc:  # the status line must never take the page down
-        return f"Index unavailable: {markdown_escape(exc)}"
+        return f"<span class='long'>Index unavailable: {html_text(exc)}</span><span class='short'>no index</span>"
     sources = ", ".join(  # source names come from file suffixes: data, escaped
-        f"{markdown_escape(k)} {v}"
+        f"{html_text(k)} {v}"
         for k, v in dict(stats.get("sources") or {}).items()  # type: ignore[call-overload]
     )
-    papers = f"**{stats['papers']}** papers" + (f" ({sources})" if sources else "")
-    return f"Index: {papers} · {stats.get('chunks', 0)} chunks · embeddings {stats['embedding_model']} · mode {mode}"
-
-
-def _year(value: Any, label: str) -> int | None:
-    text = str(value or "").strip()
-    if not text:
-        return None
-    if not text.isdigit() or not 1000 <= int(text) <= 2999:
-        raise ConfigError(f"{label} must be a year like 2023, not {text!r}")
-    return int(text)
-
-
-def _filters(year_from: Any, year_to: Any, author: str, category: str) -> Filters | None:
-    f = Filters(
-        year_from=_year(year_from, "Year from"),
-        year_to=_year(year_to, "Year to"),
-        author=(author or "").strip() or None,
-        category=(category or "").strip() or None,
+    papers = f"<b>{stats['papers']}</b> papers" + (f" ({sources})" if sources else "")
+    model = html_text(stats["embedding_model"])
+    return (
+        f"<span class='long'>Index: {papers} · {stats.get('chunks', 0)} chunks · embeddings {model} · "
+        f"mode {html_text(mode)}</span><span class='short'>{stats['papers']} papers · {html_text(mode)}</span>"
     )
-    return None if f.is_empty() else f
 
 
-def _history(answers: list[Answer]) -> list[dict[str, str]]:
-    turns: list[dict[str, str]] = []
-    for a in answers:
-        turns += [{"role": "user", "content": a.question}, {"role": "assistant", "content": a.text}]
-    return turns
+def _remedy(exc: Exception, mode: str) -> str:
+    """What to do after ``exc``, for the banner: only suggest what would change something."""
+    if isinstance(exc, ConfigError):
+        return "The rest of the page still works."
+    if isinstance(exc, EndpointError) and mode != "extractive":
+        return "Try again, or switch the answer mode to extractive (quotes, no model) under Options."
+    if isinstance(exc, access.LimitError):
+        return "Change the request as the message says and ask again."
+    return "The rest of the page still works: try again, or ask another question."
 
 
-_EXPORTS: list[Path] = []  # this process's export folder, made on first use
-EXPORT_KEEP_S = 24 * 3600  # an export older than a day is deleted when the next one is written
-
-
-def _export(answers: list[Answer]) -> str:
-    """The conversation as a Markdown file to download (one folder per page process, pruned)."""
-    if not _EXPORTS:
-        _EXPORTS.append(Path(tempfile.mkdtemp(prefix="askpapers-export-")))
-    folder = _EXPORTS[0]
-    now = time.time()
-    for old in folder.glob("*.md"):
-        if now - old.stat().st_mtime > EXPORT_KEEP_S:
-            old.unlink(missing_ok=True)
-    handle, name = tempfile.mkstemp(
-        prefix=f"askpapers-{time.strftime('%Y%m%d-%H%M%S')}-", suffix=".md", dir=folder
-    )
-    with open(handle, "w", encoding="utf-8") as out:
-        out.write(answer_format.conversation_markdown(answers))
-    return name
+#: Runs once the page has loaded: the question box is the first stop of the Tab key and has a name.
+PAGE_JS = """() => {
+  const box = document.querySelector('#question textarea');
+  if (box) { box.setAttribute('tabindex', '1'); box.setAttribute('aria-label', 'Your question about the papers'); }
+  const ask = document.querySelector('#ask');
+  if (ask) { ask.setAttribute('tabindex', '2'); }
+}"""
 
 
 def _failure(exc: Exception) -> str:
@@ -155,7 +112,7 @@ def build_app(engine: Engine) -> gr.Blocks:
     usable = [m for m, why in modes.items() if not why]  # registry order: the first needs nothing
     default_mode = settings.answer_mode if settings.answer_mode in usable else usable[0]
     missing = "; ".join(f"{m}: {why}" for m, why in modes.items() if why)
-    examples, categories = corpus_facts(engine)
+    facts = CorpusFacts.read(engine)
 
     def ask_api(request: gr.Request, question: str, k: int | None = None) -> str:
         """Answer a question from the indexed abstracts; Markdown with a numbered reference list."""
@@ -197,13 +154,18 @@ def build_app(engine: Engine) -> gr.Blocks:
             with limiter.slot(access.client_key(request)):
                 asked = access.check_question(question, server)
                 n = access.check_k(k, server)
-                filters = _filters(
+                filters = parse_filters(
                     year_from,
                     year_to,
                     access.check_field("Author", author, server),
                     access.check_field("Category", category, server),
                 )
-                history = _history(answers[-server.max_history_turns :])
+                if filters is not None and facts.papers and not facts.matching(filters):
+                    # nothing can be retrieved: say that the filters did it, not the question
+                    chat[-1] = {"role": "assistant", "content": filters_html(facts, filters, n)}
+                    yield question, chat, render.sources_html(None), answers, hidden, gr.skip()
+                    return
+                history = conversation.history(answers[-server.max_history_turns :])
                 for item in engine.ask_stream(asked, k=n, filters=filters, history=history, mode=mode):
                     if isinstance(item, str):
                         partial += item
@@ -211,14 +173,19 @@ def build_app(engine: Engine) -> gr.Blocks:
                         yield gr.skip(), chat, gr.skip(), gr.skip(), gr.skip(), gr.skip()
                     else:
                         answers = [*answers, item][-server.max_history_turns :]
-                        chat[-1] = {"role": "assistant", "content": answer_format.to_html(item)}
+                        anchor = f"m{uuid.uuid4().hex[:10]}"  # this message's ids, unique on the page
+                        above = filters_html(facts, filters, n, len(item.sources))
+                        chat[-1] = {
+                            "role": "assistant",
+                            "content": above + answer_format.to_html(item, anchor),
+                        }
                         yield (
                             gr.skip(),
                             chat,
-                            render.sources_html(item),
+                            render.sources_html(item, anchor),
                             answers,
                             hidden,
-                            gr.update(value=_export(answers), interactive=True),
+                            gr.update(value=conversation.export(answers), interactive=True),
                         )
         except Exception as exc:  # every failure ends the spinner with a message, never a stuck bubble
             message = _failure(exc)
@@ -227,11 +194,18 @@ def build_app(engine: Engine) -> gr.Blocks:
             yield (
                 question,
                 chat,
-                gr.skip(),
+                render.sources_html(None),  # the previous answer's sources are not this question's
                 answers,
-                gr.update(value=render.error_html(message), visible=True),
+                gr.update(value=render.error_html(message, _remedy(exc, mode)), visible=True),
                 gr.skip(),
             )
+
+    def show_filters(year_from: Any, year_to: Any, author: str, category: str) -> str:
+        """The active-filters line above the chat, kept current while Options is closed."""
+        try:
+            return filters_html(facts, parse_filters(year_from, year_to, author, category))
+        except ConfigError as exc:
+            return f"<div class='active-filters invalid' role='status'>{html_text(exc)}</div>"
 
     def new_chat() -> tuple[Any, ...]:
         return (
@@ -251,15 +225,17 @@ def build_app(engine: Engine) -> gr.Blocks:
     ) as app:
         answers_state = gr.State([])
         with gr.Row(elem_id="header"):
-            gr.Markdown(
-                "## askpapers\nCited, grounding-checked answers over research-paper abstracts.",
+            gr.HTML(
+                "<h1>askpapers</h1> <span class='tagline'>Cited, grounding-checked answers over "
+                "research-paper abstracts.</span>",
                 elem_id="brand",
             )
-            gr.Markdown(status_line(settings, default_mode), elem_id="status")
+            gr.HTML(status_line(settings, default_mode), elem_id="status")
         error = gr.HTML("", visible=False, elem_id="error")
         with gr.Tabs(elem_id="tabs"):
             with gr.Tab("Ask", elem_id="ask-tab"), gr.Row(equal_height=False):
                 with gr.Column(scale=6, min_width=420):
+                    active = gr.HTML("", elem_id="active-filters")
                     chatbot = gr.Chatbot(
                         elem_id="chat",
                         height=560,
@@ -271,14 +247,14 @@ def build_app(engine: Engine) -> gr.Blocks:
                     with gr.Row():
                         question = gr.Textbox(
                             placeholder="Ask a question about the papers…",
+                            label="Your question about the papers",
                             show_label=False,
                             scale=8,
-                            autofocus=True,
                             elem_id="question",
                             max_lines=4,
                         )
                         send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
-                    gr.Examples(examples=[[e] for e in examples], inputs=[question], label="Try")
+                    gr.Examples(examples=[[e] for e in facts.examples], inputs=[question], label="Try")
                     with gr.Row():
                         clear = gr.Button("New chat", size="sm", elem_id="new-chat")
                         download = gr.DownloadButton(
@@ -294,16 +270,32 @@ def build_app(engine: Engine) -> gr.Blocks:
                                 info=f"Unavailable — {missing}" if missing else None,
                                 elem_id="answer-mode",
                             )
+                        year_note = facts.year_note() or None
                         with gr.Row():
-                            year_from = gr.Textbox(label="Year from", placeholder="any", elem_id="year-from")
-                            year_to = gr.Textbox(label="Year to", placeholder="any", elem_id="year-to")
-                            author = gr.Textbox(label="Author (name words)", placeholder="e.g. Vaswani")
+                            year_from = gr.Textbox(
+                                label="Year from", placeholder="any", info=year_note, elem_id="year-from"
+                            )
+                            year_to = gr.Textbox(
+                                label="Year to", placeholder="any", info=year_note, elem_id="year-to"
+                            )
+                            author = (
+                                gr.Textbox(  # hidden when no indexed paper has authors: it could never match
+                                    label="Author (name words)",
+                                    placeholder="e.g. Vaswani",
+                                    visible=bool(facts.with_authors),
+                                    elem_id="author",
+                                )
+                            )
                             category = gr.Dropdown(
-                                [("any", ""), *categories],
+                                [("any", ""), *facts.categories],
                                 value="",
                                 label="Category",
                                 allow_custom_value=True,
+                                visible=bool(facts.categories),
+                                elem_id="category",
                             )
+                        if note := facts.missing_fields_note():
+                            gr.Markdown(note, elem_id="missing-filters")
                 with gr.Column(scale=5, min_width=360):
                     sources = gr.HTML(render.sources_html(None), elem_id="sources-panel")
             with gr.Tab("Check a draft", elem_id="check-tab"):
@@ -312,6 +304,14 @@ def build_app(engine: Engine) -> gr.Blocks:
         outputs = [question, chatbot, sources, answers_state, error, download]
         for trigger in (question.submit, send.click):
             trigger(respond, inputs, outputs, api_visibility="private", show_progress="hidden")
+        for field in (year_from, year_to, author, category):
+            field.change(
+                show_filters,
+                [year_from, year_to, author, category],
+                [active],
+                api_visibility="private",
+                show_progress="hidden",
+            )
         clear.click(
             new_chat,
             None,
@@ -353,6 +353,7 @@ def launch(
         auth_message="Sign in to ask questions about the indexed papers." if credentials else None,
         theme=gr.themes.Soft(primary_hue="indigo", neutral_hue="slate", font=FONTS, font_mono=MONO),
         css=CSS_PATH.read_text(encoding="utf-8"),
+        js=PAGE_JS,
         footer_links=["api"],
     )
 

@@ -67,4 +67,5 @@ def _check(claim: Claim, verdict: Verdict, evidence: str, paper_id: str) -> Sent
         claim.quoted,
         label=verdict.label,
         evidence_paper=paper_id,
+        heading=claim.heading,
     )
