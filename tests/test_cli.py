@@ -129,6 +129,9 @@ def test_interrupted_ingest_answers_queries_and_next_run_completes(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # a shell starts background jobs with SIGINT ignored, and Python keeps an ignored SIGINT: when
+        # pytest itself runs in the background (CI, `make test &`), Ctrl-C must still reach this ingest
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 240
     while _committed_papers(home) < 48 and time.monotonic() < deadline and proc.poll() is None:
