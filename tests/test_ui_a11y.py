@@ -180,6 +180,9 @@ def test_keyboard_only_question_and_reason_on_focus(stub_model_url: str, browser
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(stub_model_url)
     page.locator("#question textarea").wait_for()
+    # the page's load script (ui/app.py PAGE_JS) names the box and puts it first in Tab order: wait for
+    # it to have run, as the page is loaded only then (the textarea can appear a moment earlier)
+    page.wait_for_function("document.querySelector('#question textarea').getAttribute('tabindex') === '1'")
     page.keyboard.press("Tab")  # from page load, the first Tab reaches the question box
     focused = page.evaluate(
         "[document.activeElement.closest('#question') !== null, document.activeElement.getAttribute('aria-label')]"
