@@ -389,26 +389,30 @@ def write_results(run: EvalRun, path: Path) -> None:
     path.write_text(json.dumps(run.to_dict(), indent=2, default=str) + "\n", encoding="utf-8")
 
 
-def _read(path: Path) -> dict[str, Any]:
+def read_results_json(
+    path: Path, section: str = "aggregates", command: str = "askpapers eval"
+) -> dict[str, Any]:
+    """A results.json as a dict holding ``section`` (written by ``command``); an InputError naming the
+    file (and line) otherwise."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise InputError(f"can't read the results ({exc.strerror})", path=str(path)) from None
     except json.JSONDecodeError as exc:
         raise InputError(f"not a results.json ({exc.msg})", path=str(path), line=exc.lineno) from None
-    if not isinstance(data, dict) or not isinstance(data.get("aggregates"), dict):
-        raise InputError("not a results.json written by 'askpapers eval' (no 'aggregates')", path=str(path))
+    if not isinstance(data, dict) or not isinstance(data.get(section), dict):
+        raise InputError(f"not a results.json written by '{command}' (no '{section}')", path=str(path))
     return data
 
 
 def read_aggregates(path: Path) -> Aggregates:
     """The aggregates of a results.json, from this version of askpapers or an earlier one."""
-    return Aggregates.from_dict(_read(path)["aggregates"])
+    return Aggregates.from_dict(read_results_json(path)["aggregates"])
 
 
 def read_results(path: Path) -> EvalRun:
     """A whole run as :func:`write_results` wrote it."""
-    data = _read(path)
+    data = read_results_json(path)
     try:
         return EvalRun.from_dict(data)
     except (KeyError, TypeError, AttributeError) as exc:

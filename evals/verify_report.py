@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from evals.compare import compare_figures
+from evals.records import read_results_json
 from evals.report import bar_chart, markdown_table, with_interval
 from evals.scifact import CLASSES
 from evals.verify_eval import (
@@ -24,7 +25,6 @@ from evals.verify_eval import (
     parse_verifiers,
     run_verify_eval,
 )
-from rag.errors import InputError
 from rag.settings import load_settings
 
 CHART = "verify.png"
@@ -98,15 +98,8 @@ def write_verify_report(run: VerifyRun, out_dir: Path) -> dict[str, Path]:
 
 def read_verify_figures(path: Path) -> dict[str, Any]:
     """The per-verifier figures of a results.json written by ``eval --verify``."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"can't read the results ({exc.strerror})", path=str(path)) from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not a results.json ({exc.msg})", path=str(path), line=exc.lineno) from None
-    if not isinstance(data, dict) or not isinstance(data.get("verifiers"), dict):
-        raise InputError("not a results.json written by 'askpapers eval --verify'", path=str(path))
-    return data["verifiers"]
+    figures: dict[str, Any] = read_results_json(path, "verifiers", "askpapers eval --verify")["verifiers"]
+    return figures
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
