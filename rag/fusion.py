@@ -5,9 +5,12 @@ Two ways, chosen by ``settings.retrieval.fusion`` (fitted on SciFact's training 
 
 * ``rrf`` — weighted reciprocal-rank fusion: a paper scores ``sum(weight / (k + rank))`` over the
   rankings that hold it. Scores are ignored, so a near-tie and a landslide count alike.
-* ``minmax`` / ``zscore`` — a weighted sum of each retriever's scores normalised over its own
-  candidates (to [0, 1], or to standard scores). A paper missing from a ranking takes that ranking's
-  lowest normalised score: it ranked below every candidate listed.
+* ``minmax`` / ``zscore`` — a weighted sum of each retriever's scores normalised over all the
+  candidates (to [0, 1], or to standard scores). A paper the dense ranking doesn't list takes its
+  lowest score: it ranked below every candidate listed. A paper BM25 doesn't list scores 0 there —
+  its BM25 score when it holds no query term — *before* normalising: otherwise a question whose rare
+  term ("CD-NOD") only one abstract holds gives BM25 a single candidate, whose standard score is 0,
+  and the one paper that names the thing asked about gets no credit for it.
 
 Pure functions over ``{paper id: score}`` maps, so they are tested on hand-made rankings.
 """
@@ -53,13 +56,19 @@ def normalise(scores: Mapping[str, float], how: Literal["minmax", "zscore"]) -> 
 
 
 def score_fusion(
-    rankings: Sequence[tuple[Mapping[str, float], float]], how: Literal["minmax", "zscore"]
+    rankings: Sequence[tuple[Mapping[str, float], float]],
+    how: Literal["minmax", "zscore"],
+    missing: Sequence[float | None] | None = None,
 ) -> dict[str, float]:
-    """Weighted sum of normalised scores of ``(scores, weight)`` pairs; a key a ranking lacks
-    takes that ranking's lowest normalised score."""
+    """Weighted sum of normalised scores of ``(scores, weight)`` pairs. A key a ranking lacks takes
+    that ranking's ``missing`` raw score, normalised with the others (e.g. 0 for BM25), or, where that
+    is None, the ranking's lowest normalised score."""
     keys = list(dict.fromkeys(key for scores, _ in rankings for key in scores))
     fused = dict.fromkeys(keys, 0.0)
-    for scores, weight in rankings:
+    fills = list(missing) if missing is not None else [None] * len(rankings)
+    for (scores, weight), fill in zip(rankings, fills, strict=True):
+        if fill is not None:
+            scores = {key: scores.get(key, fill) for key in keys}
         normal = normalise(scores, how)
         floor = min(normal.values(), default=0.0)
         for key in keys:
@@ -79,4 +88,4 @@ def fuse(
     """One fused score per paper from the dense (cosine) and lexical (BM25) paper scores."""
     if method == "rrf":
         return rrf([(ranks(dense), dense_weight), (ranks(sparse), bm25_weight)], rrf_k)
-    return score_fusion([(dense, dense_weight), (sparse, bm25_weight)], method)
+    return score_fusion([(dense, dense_weight), (sparse, bm25_weight)], method, missing=(None, 0.0))

@@ -61,10 +61,20 @@ def test_score_fusion_sees_margins_rank_fusion_does_not() -> None:
 def test_fuse_dispatches_and_weights() -> None:
     args = {"dense_weight": 1.0, "bm25_weight": 1.0, "rrf_k": 60.0}
     assert fuse(DENSE, BM25, method="rrf", **args) == rrf([(ranks(DENSE), 1.0), (ranks(BM25), 1.0)], 60)
-    assert fuse(DENSE, BM25, method="zscore", **args) == score_fusion([(DENSE, 1.0), (BM25, 1.0)], "zscore")
+    assert fuse(DENSE, BM25, method="zscore", **args) == score_fusion(
+        [(DENSE, 1.0), (BM25, 1.0)], "zscore", missing=(None, 0.0)
+    )  # a paper BM25 doesn't list scores BM25 0 there
     dense_only = fuse(DENSE, BM25, method="minmax", dense_weight=1.0, bm25_weight=0.0, rrf_k=60)
     assert sorted(dense_only, key=lambda p: -dense_only[p])[:3] == ["a", "b", "c"]
     assert fuse({}, {}, method="rrf", **args) == {}
+
+
+def test_a_single_bm25_candidate_still_counts() -> None:
+    # "What does the CD-NOD paper propose?": only one abstract holds the rare term; z-scored over its
+    # one candidate BM25 would give it 0, and the paper that names the thing asked about no credit
+    dense = {"a": 0.50, "b": 0.48, "c": 0.47, "named": 0.40}
+    fused = fuse(dense, {"named": 4.3}, method="zscore", dense_weight=0.7, bm25_weight=1.0, rrf_k=60)
+    assert max(fused, key=lambda p: fused[p]) == "named"
 
 
 def test_fusion_candidate_ranks_and_names() -> None:
