@@ -20,6 +20,7 @@ from rag.pipeline import Pipeline
 from rag.retrieval import Retriever
 from rag.support import SupportScorer
 from rag.types import Answer, Filters, History, Hit
+from rag.vector_cache import VectorCache
 from rag.verify import Verifier
 from rag.verify.factory import make_verifier, needs_index_embedder
 from rag.verify.stage import SentenceVerifier
@@ -76,11 +77,22 @@ class Engine:
     def _make_verifier(self) -> Verifier:
         embedder = self.store.embedder if needs_index_embedder(self.settings) else None
         rules = self.settings.verify.method == "rules"
-        return make_verifier(self.settings, embedder, scorer=self.scorer if rules else None)
+        return make_verifier(
+            self.settings, embedder, scorer=self.scorer if rules else None, cache=self.sentence_vectors
+        )
+
+    @property
+    def sentence_vectors(self) -> VectorCache:
+        """Abstract-sentence vectors of the index's embedder, shared by the gate and the verifier: both
+        read the sentences of the same retrieved abstracts, so each is embedded once per engine."""
+        size = max(self.settings.refusal.cache_size, self.settings.verify.cache_size)
+        return self._part("sentence_vectors", lambda: VectorCache(self.store.embedder, size))
 
     @property
     def gate(self) -> EvidenceGate:
-        return self._part("gate", lambda: EvidenceGate(self.settings.refusal, self.store.embedder))
+        return self._part(
+            "gate", lambda: EvidenceGate(self.settings.refusal, self.store.embedder, self.sentence_vectors)
+        )
 
     def llm(self, mode: str) -> LLM:
         """The model answer mode ``mode`` writes with (one per mode, shared by requests)."""

@@ -198,9 +198,12 @@ class EvidenceGate:
     """Decides answerability from the retrieved papers alone, before any answer is written. Sentence
     vectors are cached (thread-safe LRU, shared by concurrent requests)."""
 
-    def __init__(self, settings: RefusalSettings, embedder: Embedder) -> None:
+    def __init__(
+        self, settings: RefusalSettings, embedder: Embedder, cache: VectorCache | None = None
+    ) -> None:
         self.settings = settings
-        self.cache = VectorCache(embedder, settings.cache_size)
+        # ``cache``: the engine's, shared with the verifier (both embed the same abstract sentences)
+        self.cache = cache if cache is not None else VectorCache(embedder, settings.cache_size)
 
     def measure(self, question: str, hits: Sequence[Hit]) -> Signals | None:
         return measure(question, hits, self.cache.vectors, self.settings)

@@ -11,6 +11,7 @@ from rag.errors import ConfigError
 from rag.llm import make_llm
 from rag.settings_index import EmbeddingSettings
 from rag.support import SupportScorer
+from rag.vector_cache import VectorCache
 from rag.verify import Verifier
 from rag.verify.learned import LearnedVerifier
 from rag.verify.llm import LLMVerifier
@@ -62,7 +63,9 @@ def verifier_embedder(settings: Settings, embedder: Embedder | None) -> Embedder
     return _BundledEmbedder(settings)
 
 
-def learned(settings: Settings, embedder: Embedder | None) -> LearnedVerifier:
+def learned(
+    settings: Settings, embedder: Embedder | None, cache: VectorCache | None = None
+) -> LearnedVerifier:
     cfg = settings.verify
     path = (cfg.model_path or SHIPPED).expanduser()
     if not path.is_file():
@@ -84,6 +87,7 @@ def learned(settings: Settings, embedder: Embedder | None) -> LearnedVerifier:
         evidence_count=cfg.evidence_count,
         cache_size=cfg.cache_size,
         min_quote_words=settings.support.min_quote_words,
+        cache=cache,
     )
 
 
@@ -103,13 +107,18 @@ def llm(settings: Settings) -> LLMVerifier:
 
 
 def make_verifier(
-    settings: Settings, embedder: Embedder | None = None, *, scorer: SupportScorer | None = None
+    settings: Settings,
+    embedder: Embedder | None = None,
+    *,
+    scorer: SupportScorer | None = None,
+    cache: VectorCache | None = None,
 ) -> Verifier:
     """The verifier ``settings.verify.method`` names. ``embedder``: the index's (shared when the learned
-    model can use it); ``scorer``: a rules scorer to share (the engine's)."""
+    model can use it); ``scorer``: a rules scorer to share (the engine's); ``cache``: sentence vectors
+    to share (the engine's, used when its embedder is the one the learned model reads with)."""
     method = settings.verify.method
     if method == "learned":
-        return learned(settings, embedder)
+        return learned(settings, embedder, cache)
     if method == "llm":
         return llm(settings)
     if scorer is None:

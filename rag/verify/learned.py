@@ -58,13 +58,17 @@ class LearnedVerifier:
         evidence_count: int = 2,
         cache_size: int = 4096,
         min_quote_words: int = 4,
+        cache: VectorCache | None = None,
     ) -> None:
         self.model = model
         self.decision = decision
         self.hard_veto = hard_veto
         self.evidence_count = evidence_count
         self.min_quote_words = min_quote_words
-        self._cache = VectorCache(embedder, cache_size)
+        # ``cache``: one shared with the refusal gate when both embed with the same model (the engine's)
+        self._cache = (
+            cache if cache is not None and cache.embedder is embedder else VectorCache(embedder, cache_size)
+        )
 
     def verify(self, statements: Sequence[Statement]) -> list[Verdict]:
         texts = [strip_markers(s.text) for s in statements]
