@@ -48,7 +48,7 @@ class PaperStage:
         self._db.executescript(
             """
             PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;
-            CREATE TABLE paper (rowid INTEGER PRIMARY KEY, data TEXT NOT NULL);
+            CREATE TABLE paper (rowid INTEGER PRIMARY KEY, data TEXT NOT NULL, changed INTEGER NOT NULL DEFAULT 0);
             CREATE TABLE alias (key TEXT PRIMARY KEY, rowid INTEGER NOT NULL);
             """
         )
@@ -99,6 +99,32 @@ class PaperStage:
     def __iter__(self) -> Iterator[Paper]:
         for (data,) in self._db.execute("SELECT data FROM paper ORDER BY rowid"):
             yield Paper(**json.loads(data))
+
+    def batches(self, size: int, *, changed_only: bool = False) -> Iterator[list[tuple[int, Paper]]]:
+        """Staged papers as (row, paper), ``size`` at a time: only ``size`` papers are in memory at once."""
+        last = 0
+        where = "AND changed = 1 " if changed_only else ""
+        while True:
+            rows = self._db.execute(
+                f"SELECT rowid, data FROM paper WHERE rowid > ? {where}ORDER BY rowid LIMIT ?", (last, size)
+            ).fetchall()
+            if not rows:
+                return
+            yield [(rowid, Paper(**json.loads(data))) for rowid, data in rows]
+            last = rows[-1][0]
+
+    def has_id(self, paper_id: str) -> bool:
+        """Whether a staged paper came with (or was merged from a record with) this id."""
+        return self._find([f"id:{paper_id}"]) is not None
+
+    def mark_changed(self, rowid: int, paper: Paper) -> None:
+        """``paper`` (its id possibly resolved to the indexed one) is to be embedded and stored."""
+        self._db.execute(
+            "UPDATE paper SET data = ?, changed = 1 WHERE rowid = ?", (json.dumps(asdict(paper)), rowid)
+        )
+
+    def count_changed(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM paper WHERE changed = 1").fetchone()[0])
 
     def close(self) -> None:
         self._db.close()

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ingest.chunking import Chunker
 from ingest.dedup import PaperStage
 from ingest.parsers.base import Skip
+from ingest.ray_ingest import embed_on_ray
 from ingest.sources import read_inputs
 from rag.errors import AskpapersError, IndexBusyError, IndexWriteError, InputError
 from rag.index.store import EmbeddedBatch, IndexStore
@@ -104,7 +105,8 @@ def _clean(scratch: Path) -> Path:
     return scratch
 
 
-def _progress(total: int, desc: str, enabled: bool) -> Any:
+def _progress(total: int | None, desc: str, enabled: bool) -> Any:
+    """A progress bar on stderr: papers done, their rate and (with a total) the time left."""
     from tqdm import tqdm
 
     return tqdm(total=total, desc=desc, unit="paper", file=sys.stderr, disable=not enabled, leave=False)
@@ -119,65 +121,98 @@ def ingest(
     prune: bool = False,
     progress: bool = True,
     store: IndexStore | None = None,
+    ray_address: str | None = None,
 ) -> IngestSummary:
     """Bring the index for ``settings`` in line with ``inputs``; see module docstring.
 
     The whole job — parse, write, BM25 — runs under the ingest lock, so a second ingest of the
-    same index stops at once with a clear message instead of writing beside this one.
+    same index stops at once with a clear message instead of writing beside this one. Papers go
+    through a staging table on disk and are embedded ``ingest.papers_per_batch`` at a time, so
+    memory stays flat whatever the input's size. ``ray_address``: chunk and embed on a Ray cluster
+    (ingest/ray_ingest.py; '' for ``ray.init()``'s default), storing from this process as usual.
     """
     inputs = [str(i) for i in inputs]
     started = time.perf_counter()
     summary = IngestSummary(collection=settings.collection_name)
     scratch = settings.index_dir / "tmp"
+    batch = settings.ingest.papers_per_batch
     with _ingest_lock(settings.index_dir):
         store = store or IndexStore.open(settings)
         store.clean_orphans()  # vectors an interrupted or failed run wrote but never committed
-        with (
-            store.writing(settings.index_dir, "stage the input papers"),
-            PaperStage(_clean(scratch)) as stage,
-        ):
-            for item in read_inputs(
-                inputs, fmt=fmt, field_map=field_map, max_abstract_chars=settings.ingest.max_abstract_chars
-            ):
-                if isinstance(item, Skip):
-                    summary.skipped.append(item)
-                else:
-                    stage.add(item)
-            summary.papers_seen = len(stage)
-            summary.duplicates_merged = stage.duplicates
-            if summary.papers_seen == 0:
-                reasons = "; ".join(str(s) for s in summary.skipped[:5]) or "no input files"
-                raise InputError(f"no valid papers found ({reasons})", path=", ".join(inputs))
-            known = store.manifest.hashes()
-            staged_ids = {paper.id for paper in stage}
-            changed: list[Paper] = []
-            seen_ids: set[str] = set()
-            for paper in stage:
-                if paper.id not in known:  # the same title under another id counts as the same paper,
-                    indexed = store.manifest.id_for_title(paper.norm_title)  # unless that id came too
-                    paper.id = indexed if indexed and indexed not in staged_ids else paper.id
-                seen_ids.add(paper.id)
-                previous = known.get(paper.id)
-                if previous == paper.content_hash():
-                    summary.unchanged += 1
-                    continue
-                if previous is None:
-                    summary.new += 1
-                else:
-                    summary.updated += 1
-                changed.append(paper)
-        try:
-            summary.chunks_embedded = _write(store, changed, settings.ingest.papers_per_batch, progress)
-            if prune:
-                gone = sorted(set(known) - seen_ids)
-                store.remove_papers(gone)
-                summary.removed = len(gone)
-        except BaseException:
-            _after_failure(store)
-            raise
+        with PaperStage(_clean(scratch)) as stage:
+            with store.writing(settings.index_dir, "stage the input papers"):
+                with _progress(None, "reading", progress) as bar:
+                    for item in read_inputs(
+                        inputs,
+                        fmt=fmt,
+                        field_map=field_map,
+                        max_abstract_chars=settings.ingest.max_abstract_chars,
+                    ):
+                        if isinstance(item, Skip):
+                            summary.skipped.append(item)
+                        else:
+                            stage.add(item)
+                            bar.update(1)
+                summary.papers_seen = len(stage)
+                summary.duplicates_merged = stage.duplicates
+                if summary.papers_seen == 0:
+                    reasons = "; ".join(str(s) for s in summary.skipped[:5]) or "no input files"
+                    raise InputError(f"no valid papers found ({reasons})", path=", ".join(inputs))
+                seen = _diff(store, stage, summary, batch, keep_seen=prune)
+            try:
+                changed = ([paper for _, paper in rows] for rows in stage.batches(batch, changed_only=True))
+                embedded = (
+                    embed_on_ray(settings, changed, ray_address or None)
+                    if ray_address is not None
+                    else _embed_locally(store, changed)
+                )
+                summary.chunks_embedded = _write(store, embedded, summary.new + summary.updated, progress)
+                if prune:
+                    gone = sorted(set(store.manifest.hashes()) - seen)
+                    store.remove_papers(gone)
+                    summary.removed = len(gone)
+            except BaseException:
+                _after_failure(store)
+                raise
         store.publish_bm25()
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _diff(
+    store: IndexStore, stage: PaperStage, summary: IngestSummary, batch: int, keep_seen: bool
+) -> set[str]:
+    """Mark the staged papers that are new or changed against the manifest (a batch of ids looked up at
+    a time); count them into ``summary``; with ``keep_seen``, the ids of every staged paper."""
+    seen: set[str] = set()
+    for rows in stage.batches(batch):
+        known = store.manifest.hashes([paper.id for _, paper in rows])
+        for rowid, paper in rows:
+            if paper.id not in known:  # the same title under another id counts as the same paper,
+                indexed = store.manifest.id_for_title(paper.norm_title)  # unless that id came too
+                if indexed and not stage.has_id(indexed):
+                    paper.id = indexed
+                    known.update(store.manifest.hashes([indexed]))
+            if keep_seen:
+                seen.add(paper.id)
+            previous = known.get(paper.id)
+            if previous == paper.content_hash():
+                summary.unchanged += 1
+                continue
+            if previous is None:
+                summary.new += 1
+            else:
+                summary.updated += 1
+            stage.mark_changed(rowid, paper)
+    return seen
+
+
+def _embed_locally(store: IndexStore, batches: Iterable[Sequence[Paper]]) -> Iterator[EmbeddedBatch]:
+    """Chunks and vectors of each batch, made in this process (the model loads only if there is work)."""
+    chunker: Chunker | None = None
+    for papers in batches:
+        chunker = chunker or Chunker.for_index(store.settings, store.embedder)
+        yield embed_papers(chunker, store.embedder, papers)
 
 
 def embed_papers(chunker: Chunker, embedder: Embedder, papers: Sequence[Paper]) -> EmbeddedBatch:
@@ -186,29 +221,26 @@ def embed_papers(chunker: Chunker, embedder: Embedder, papers: Sequence[Paper]) 
     return EmbeddedBatch(list(papers), chunks, embedder.embed_batch([c.text for c in chunks]))
 
 
-def _write(store: IndexStore, changed: list[Paper], batch: int, progress: bool) -> int:
-    """Embed and store ``changed`` in batches; returns chunks embedded.
+def _write(store: IndexStore, embedded: Iterable[EmbeddedBatch], total: int, progress: bool) -> int:
+    """Store the ``embedded`` batches (``total`` papers); returns chunks stored.
 
-    Embedding batch N+1 overlaps with storing batch N (one writer thread keeps the
-    pending → Chroma → manifest order per batch, so interruption safety is unchanged).
+    Embedding batch N+1 (the iterator's work) overlaps with storing batch N: one writer thread
+    keeps the pending → Chroma → manifest order per batch, so interruption safety is unchanged.
     """
-    chunker = Chunker.for_index(store.settings, store.embedder) if changed else None
-    embedded_chunks = 0
+    stored = 0
     with (
-        _progress(len(changed), "embedding", progress and bool(changed)) as bar,
+        _progress(total, "embedding", progress and bool(total)) as bar,
         ThreadPoolExecutor(1, thread_name_prefix="store") as writer,
     ):
         pending: Future[int] | None = None
-        for start in range(0, len(changed), batch):
-            assert chunker is not None
-            embedded = embed_papers(chunker, store.embedder, changed[start : start + batch])
+        for batch in embedded:
             if pending is not None:
-                embedded_chunks += pending.result()
-            pending = writer.submit(store.store_embedded, embedded)
-            bar.update(len(embedded.papers))
+                stored += pending.result()
+            pending = writer.submit(store.store_embedded, batch)
+            bar.update(len(batch.papers))
         if pending is not None:
-            embedded_chunks += pending.result()
-    return embedded_chunks  # (on an error, leaving the executor waits for the batch in flight)
+            stored += pending.result()
+    return stored  # (on an error, leaving the executor waits for the batch in flight)
 
 
 def _after_failure(store: IndexStore) -> None:

@@ -11,11 +11,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from ingest.parsers.base import ParseItem, Skip
+from ingest.parsers.bibtex import looks_like_bibtex, parse_bibtex
 from ingest.parsers.hf_daily import looks_like_hf_daily, parse_hf_daily
 from ingest.parsers.jsonl import parse_arxiv, parse_beir, parse_csv, parse_generic_jsonl
+from ingest.parsers.ris import looks_like_ris, parse_ris
 from rag.records import Paper
 
-FORMATS = ("hf_daily", "arxiv", "beir", "jsonl", "csv")
+FORMATS = ("hf_daily", "arxiv", "beir", "jsonl", "csv", "bibtex", "ris")
 _HEAD_BYTES = 16_384
 _ARXIV_KEYS = {"authors_parsed", "versions", "update_date", "journal-ref", "submitter"}
 
@@ -46,6 +48,10 @@ def detect_format(path: Path, head: bytes) -> str | None:
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
         return "csv"
+    if suffix in (".bib", ".bibtex"):
+        return "bibtex"
+    if suffix == ".ris":
+        return "ris"
     text = head.decode("utf-8", errors="replace").removeprefix("\ufeff")  # a byte-order mark is not content
     first = next((line for line in text.splitlines() if line.strip()), "")
     if first.lstrip().startswith("{"):
@@ -59,8 +65,12 @@ def detect_format(path: Path, head: bytes) -> str | None:
             if "abstract" in record and "id" in record and _ARXIV_KEYS & record.keys():
                 return "arxiv"
         return "jsonl"
+    if looks_like_ris(text):
+        return "ris"
     if looks_like_hf_daily(text):
         return "hf_daily"
+    if looks_like_bibtex(text):  # after hf_daily: a page capture may quote a BibTeX entry
+        return "bibtex"
     return None
 
 
@@ -96,6 +106,10 @@ def read_file(path: Path, fmt: str | None, field_map: Mapping[str, str]) -> Iter
         yield from parse_generic_jsonl(path, field_map)
     elif fmt == "csv":
         yield from parse_csv(path, field_map)
+    elif fmt == "bibtex":
+        yield from parse_bibtex(path)
+    elif fmt == "ris":
+        yield from parse_ris(path)
     elif fmt == "hf_daily":
         try:
             text = path.read_text(encoding="utf-8-sig")  # "-sig": a leading byte-order mark is dropped

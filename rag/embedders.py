@@ -50,7 +50,7 @@ def bundled_model_dir() -> Path:
 class LocalEmbedder:
     """sentence-transformers on the CPU, fully offline."""
 
-    def __init__(self, model: str = BUNDLED_MODEL, batch_size: int = 32) -> None:
+    def __init__(self, model: str = BUNDLED_MODEL, batch_size: int = 32, device: str = "cpu") -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for the hub: weights are local
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         path = _model_dir(model)
@@ -58,7 +58,7 @@ class LocalEmbedder:
 
         self.name = model
         self.batch_size = batch_size
-        self._model = SentenceTransformer(str(path), device="cpu")
+        self._model = SentenceTransformer(str(path), device=device)
         self.max_tokens = int(self._model.max_seq_length or 256)
         self._tokenizer = self._model.tokenizer
 
@@ -130,14 +130,25 @@ def _model_dir(model: str) -> Path:
     return path
 
 
-def make_embedder(settings: Settings, api_key: str | None = None) -> Embedder:
-    """The configured embedder (loads its model)."""
+def make_embedder(
+    settings: Settings, api_key: str | None = None, *, device: str = "cpu", threads: int | None = None
+) -> Embedder:
+    """The configured embedder (loads its model). ``device``/``threads``: where a local model runs and
+    how many threads onnx-int8 uses (default: one per core) — a Ray embedder actor (ingest/ray_ingest.py)
+    gives its own GPU or CPU share."""
     emb = settings.embedding
     if emb.backend == "openai":
         return OpenAIEmbedder(emb.model, max(emb.batch_size, 64), emb.openai_base_url, api_key)
     if emb.runtime == "torch":
-        return LocalEmbedder(emb.model, emb.batch_size)
+        return LocalEmbedder(emb.model, emb.batch_size, device)
+    if device != "cpu":
+        raise ConfigError(
+            f"the onnx-int8 embedder runs on the CPU only, not {device}; set ASKPAPERS_EMBEDDING__RUNTIME=torch "
+            "to embed on a GPU"
+        )
     from rag.onnx_embedder import OnnxEmbedder
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    return OnnxEmbedder(emb.model, _model_dir(emb.model), emb.cache_dir.expanduser(), emb.batch_size)
+    return OnnxEmbedder(
+        emb.model, _model_dir(emb.model), emb.cache_dir.expanduser(), emb.batch_size, threads=threads
+    )

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 from rag.fusion import fuse
 from rag.index.chunk_ids import paper_of
+from rag.index.filtering import Conditions
+from rag.index.lexical import BM25Index
 from rag.types import Filters, Hit
 
 if TYPE_CHECKING:
@@ -62,7 +64,16 @@ class Retriever:
 
     def dense(self, question: str, n: int, filters: Filters | None) -> list[tuple[str, float]]:
         vector = self.store.embedder.embed_batch([question])[0]
-        hits = [(h.chunk_id, h.score) for h in self.store.vectors.query(vector, n, filters)]
+        lexical = self.bm25
+        if (
+            Conditions.of(filters) is not None  # something to filter on (not just blanks)
+            and self.settings.local_filtered_dense
+            and isinstance(lexical, BM25Index)
+            and lexical.has_vectors
+        ):
+            hits = lexical.dense(vector, n, filters)
+        else:
+            hits = [(h.chunk_id, h.score) for h in self.store.vectors.query(vector, n, filters)]
         # Only chunks the manifest lists count: an ingest in progress has vectors it hasn't committed
         # yet, and a replaced chunk's vector lives until the commit that replaces it.
         listed = self.store.manifest.listed_chunks([cid for cid, _ in hits])

@@ -32,8 +32,11 @@ class EmbeddingSettings(BaseModel):
         1,
         ge=1,
         le=2048,
-        description="Texts per model call. 1 is fastest for onnx-int8 on CPU (no padding; one call per core "
-        "at a time); use 32+ for torch or a GPU.",
+        description="Texts per model call. Keep 1 for onnx-int8: it is fastest on CPU (160 sample chunks took "
+        "2.1 s at 1, 2.3 s at 4, 3.1 s at 16 on this 2-core machine) and only then is a text's vector its "
+        "own — the int8 graph quantises each activation tensor with one scale, so at 4 or 16 batch-mates "
+        "moved vectors by up to 0.027 (tests/test_embedder_batching.py holds them to 1e-5). Use 32+ for "
+        "torch or a GPU.",
     )
     cache_dir: Path = Field(
         Path("~/.cache/askpapers/models"),
@@ -109,6 +112,41 @@ class IngestSettings(BaseModel):
         ge=1,
         description="Papers embedded and committed together; an interrupted ingest loses at most one batch.",
     )
+    lexical_max_segments: int = Field(
+        8,
+        ge=1,
+        description="The lexical index is rebuilt when an ingest would make more segments than this after "
+        "the base ones (each is one ingest's changed papers; a query scores every segment). "
+        "Hand-set: 8 small segments cost about as much per query as one big one (bench/scale.py).",
+    )
+    lexical_merge_share: float = Field(
+        0.25,
+        gt=0,
+        description="The lexical index is rebuilt when the later segments would hold more chunks than this "
+        "share of the base segments (rows they supersede stay in the base until then). Hand-set, as "
+        "Lucene-style merge policies are: a rebuild's cost, amortised over the ingests it absorbs.",
+    )
+    lexical_segment_chunks: int = Field(
+        500_000,
+        ge=1000,
+        description="Most chunks one segment of a lexical rebuild holds; a bigger corpus is rebuilt into "
+        "several, so a rebuild's memory is bounded whatever the corpus size (building holds ~3 kB per "
+        "chunk: ~1.5 GB at this value, measured with /usr/bin/time on bench/scale.py's synthetic papers).",
+    )
+    ray_actors: int | None = Field(
+        None,
+        ge=1,
+        description="'ingest --ray' only: embedder actors (one model each, one CPU each). None: the cluster's "
+        "CPU count when the job starts (one actor per core; each actor's embedder then uses one thread, as "
+        "bench/ray_ingest.py runs it), or 2 when the cluster reports none.",
+    )
+    ray_gpus_per_actor: float = Field(
+        0.0,
+        ge=0,
+        description="'ingest --ray' only: GPUs Ray reserves for each embedder actor (0: CPU actors, the default "
+        "because the bundled onnx-int8 model runs on CPU; 1 or a fraction such as 0.5 to share a GPU, with "
+        "ASKPAPERS_EMBEDDING__RUNTIME=torch, see ingest/ray_ingest.py).",
+    )
 
 
 _FITTED = (
@@ -125,6 +163,13 @@ class RetrievalSettings(BaseModel):
         description="Chunks each retriever returns before fusion; a search for k papers fetches "
         "max(candidates, 4k). Set by hand, not fitted (score-based fusion normalises over these candidates; "
         "the fit used 50 on the sample set and 400, as eval --beir fetches, on SciFact).",
+    )
+    local_filtered_dense: bool = Field(
+        True,
+        description="Filtered dense search scores the chunks that pass the filter exactly, from the float16 "
+        "vectors kept beside the lexical index (rag/index/lexical.py), instead of Chroma's filtered search: "
+        "that grew with the corpus (bench/scale.py: a year range took 397 ms at 60 k papers, projected 1.2 s "
+        "at 300 k). An index built before vectors were kept uses Chroma until its next rebuild.",
     )
     fusion: FusionMethod = Field(
         calibrated("retrieval.fusion"),

@@ -16,6 +16,7 @@ import pytest
 from rag.errors import IndexWriteError
 from rag.index.chunk_ids import chunk_id, paper_of
 from rag.index.filtering import Conditions, FilterFields, name_words
+from rag.index.lexical import BM25Index
 from rag.index.manifest import SQLiteManifest
 from rag.index.memory import MemoryManifest
 from rag.index.store import EmbeddedBatch, IndexStore
@@ -112,6 +113,13 @@ def test_every_filter_means_the_same_in_every_store(
     query = filled.embedder.embed_batch(["retrieval"])[0]
     assert papers_of([h.chunk_id for h in filled.vectors.query(query, 50, filters)]) == expected
     assert papers_of([cid for cid, _ in filled.bm25().search("retrieval", 50, filters)]) == expected
+    lexical = filled.bm25()
+    assert isinstance(lexical, BM25Index) and lexical.has_vectors  # the ingest kept float16 vectors
+    if Conditions.of(filters) is not None:  # filtered dense search, scored locally: Chroma's ranking
+        local = lexical.dense(query, 50, filters)
+        store = [(h.chunk_id, h.score) for h in filled.vectors.query(query, 50, filters)]
+        assert [c for c, _ in local] == [c for c, _ in store]
+        assert [s for _, s in local] == pytest.approx([s for _, s in store], abs=2e-3)  # float16
     retriever = Retriever(filled, filled.settings.retrieval)
     for method in ("hybrid", "dense", "bm25"):
         hits = retriever.search("retrieval", 10, filters, method=method)

@@ -27,7 +27,8 @@ from ui.progress import progress_bar
 if TYPE_CHECKING:
     from rag.settings import Settings
 
-FORMATS = ("hf_daily", "arxiv", "beir", "jsonl", "csv")  # kept in step with ingest.sources.FORMATS (tested)
+# kept in step with ingest.sources.FORMATS (tested)
+FORMATS = ("hf_daily", "arxiv", "beir", "jsonl", "csv", "bibtex", "ris")
 
 
 def load_settings(args: argparse.Namespace) -> Settings:
@@ -60,6 +61,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         field_map=_parse_field_map(args.field),
         prune=args.prune,
         progress=not args.quiet and sys.stderr.isatty(),
+        ray_address=args.ray,
     )
     if args.json:
         print(json.dumps(summary.as_json()))
@@ -209,7 +211,9 @@ def _add_filter_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--category", metavar="C", help="only papers in category C (e.g. cs.CL)")
     p.add_argument(
-        "--source", metavar="S", help="only papers from source S (hf_daily, arxiv, beir, csv, jsonl)"
+        "--source",
+        metavar="S",
+        help="only papers from source S (hf_daily, arxiv, beir, csv, jsonl, bibtex, ris)",
     )
 
 
@@ -226,7 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ingest", parents=[common], help="add papers from files or directories to the index")
     p.add_argument(
-        "inputs", nargs="+", help="files or directories (HF Daily Papers text, arXiv/BEIR/generic JSONL, CSV)"
+        "inputs",
+        nargs="+",
+        help="files or directories (HF Daily Papers text, arXiv/BEIR/generic JSONL, CSV, BibTeX, RIS)",
     )
     p.add_argument("--format", choices=FORMATS, help="force the input format instead of detecting it")
     p.add_argument(
@@ -239,6 +245,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prune", action="store_true", help="remove indexed papers that are not in the inputs")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="chunk and embed on a Ray cluster (HEAD:PORT; without one: $RAY_ADDRESS or a cluster on this "
+        "machine), storing from here as usual; set ASKPAPERS_CHROMA__URL to a Chroma server",
+    )
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("ask", parents=[common], help="answer a question with cited, checked sentences")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.parsers.base import ParseItem, Skip
+from ingest.parsers.citation import person_name
 from rag.records import Paper
 
 _YEAR = re.compile(r"(19|20)\d\d")
@@ -30,6 +31,20 @@ DEFAULT_FIELDS: dict[str, tuple[str, ...]] = {
     "url": ("url", "link", "pdf_url"),
     "doi": ("doi",),
 }
+
+#: Zotero's CSV export (Export Library/Collection… → CSV): our field → Zotero's column. A CSV whose
+#: header has Zotero's "Item Type" and "Abstract Note" columns is read with it (``--field`` still wins),
+#: and its list columns are split on ";": Author is "Last, First; Last, First", Manual Tags "a; b".
+ZOTERO_FIELDS: dict[str, str] = {
+    "title": "Title",
+    "abstract": "Abstract Note",
+    "year": "Publication Year",
+    "authors": "Author",
+    "categories": "Manual Tags",
+    "url": "Url",
+    "doi": "DOI",
+}
+_ZOTERO_HEADER = {"Item Type", "Abstract Note"}
 
 
 def iter_lines(path: Path) -> Iterator[tuple[int, str | Skip]]:
@@ -159,16 +174,24 @@ def _pick(record: Mapping[str, Any], field: str, mapping: Mapping[str, str]) -> 
     return None
 
 
-def _mapped_paper(record: Mapping[str, Any], mapping: Mapping[str, str], path: Path, number: int) -> Paper:
+def _mapped_paper(
+    record: Mapping[str, Any], mapping: Mapping[str, str], path: Path, number: int, *, zotero: bool = False
+) -> Paper:
     doi = _text(_pick(record, "doi", mapping)) or None
     own_id = _text(_pick(record, "id", mapping)) or (f"doi:{doi.lower()}" if doi else "")
+    names, tags = _pick(record, "authors", mapping), _text(_pick(record, "categories", mapping))
+    if zotero:  # "Last, First; Last, First" and "tag; tag"
+        authors = [person_name(a) for a in _text(names).split(";") if a.strip()]
+        categories = [c.strip() for c in tags.split(";") if c.strip()]
+    else:
+        authors, categories = _authors(names), tags.replace(",", " ").split()
     return Paper(
         id=own_id,
         title=_text(_pick(record, "title", mapping)),
         abstract=_text(_pick(record, "abstract", mapping)),
         year=_year(_pick(record, "year", mapping)),
-        authors=_authors(_pick(record, "authors", mapping)),
-        categories=_text(_pick(record, "categories", mapping)).replace(",", " ").split(),
+        authors=authors,
+        categories=categories,
         url=_text(_pick(record, "url", mapping)) or None,
         doi=doi,
         source=path.suffix.lstrip(".") or "jsonl",
@@ -188,6 +211,13 @@ def parse_csv(path: Path, mapping: Mapping[str, str]) -> Iterator[ParseItem]:
         dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
         reader = csv.DictReader(handle, dialect=dialect)
         with handle:
+            try:
+                zotero = set(reader.fieldnames or ()) >= _ZOTERO_HEADER
+            except csv.Error as exc:
+                yield Skip(str(path), reader.line_num, f"malformed CSV header ({exc})")
+                return
+            if zotero:
+                mapping = {**ZOTERO_FIELDS, **mapping}
             while True:
                 try:
                     row = next(reader)
@@ -199,7 +229,7 @@ def parse_csv(path: Path, mapping: Mapping[str, str]) -> Iterator[ParseItem]:
                 if None in row:
                     yield Skip(str(path), reader.line_num, "row has more fields than the header")
                     continue
-                yield _mapped_paper(row, mapping, path, reader.line_num)
+                yield _mapped_paper(row, mapping, path, reader.line_num, zotero=zotero)
     except UnicodeDecodeError as exc:
         yield Skip(
             str(path),

@@ -183,7 +183,7 @@ def _start_owner(chroma_path: Path, run: Path, idle_s: float, timeout_s: float) 
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
-            cwd=str(Path(__file__).resolve().parent.parent),
+            cwd=str(run),  # a directory of ours: none of our modules beside it to shadow the stdlib's
             check=False,
         )
     deadline = time.monotonic() + timeout_s

@@ -67,8 +67,9 @@ class LexicalBuilds(Protocol):
 
     def published_version(self) -> int | None: ...
 
-    def publish(self, rows: Iterable[tuple[Chunk, FilterFields]], version: int) -> LexicalIndex:
-        """Build from every committed chunk and its paper's filter fields, and publish it atomically."""
+    def publish(self, manifest: Manifest, version: int) -> LexicalIndex:
+        """Build manifest ``version``'s index — the previous build plus the papers changed since
+        (``manifest.changed_since``), or from every committed chunk — and publish it atomically."""
         ...
 
     def current(self) -> LexicalIndex:
@@ -85,8 +86,8 @@ class Manifest(Protocol):
         ...
 
     # --- reading
-    def hashes(self) -> dict[str, str]:
-        """Paper id → content hash (rag/records.py), for incremental ingest."""
+    def hashes(self, ids: Sequence[str] | None = None) -> dict[str, str]:
+        """Paper id → content hash (rag/records.py), of every paper or of those of ``ids`` indexed."""
         ...
 
     def id_for_title(self, norm_title: str) -> str | None: ...
@@ -101,8 +102,20 @@ class Manifest(Protocol):
 
     def chunks(self) -> Iterator[Chunk]: ...
 
-    def lexical_rows(self) -> Iterator[tuple[Chunk, FilterFields]]:
-        """Every chunk with its paper's filter fields: what a lexical build is made from."""
+    def lexical_rows(self, paper_ids: Sequence[str] | None = None) -> Iterator[tuple[Chunk, FilterFields]]:
+        """Every chunk (or those of ``paper_ids``) with its paper's filter fields, grouped by paper:
+        what a lexical build is made from."""
+        ...
+
+    def changed_since(self, version: int) -> set[str] | None:
+        """Papers committed or removed after ``version``; None when the change log doesn't reach back
+        that far."""
+        ...
+
+    def count_chunks(self, paper_ids: Iterable[str]) -> int: ...
+
+    def chunk_vectors(self, chunk_ids: Sequence[str]) -> dict[str, bytes]:
+        """The stored float16 vectors of these chunks (those committed without one left out)."""
         ...
 
     def chunk_texts(self, chunk_ids: Sequence[str]) -> dict[str, str]: ...
@@ -128,13 +141,20 @@ class Manifest(Protocol):
 
     def forget_orphans(self, chunk_ids: Iterable[str]) -> None: ...
 
-    def commit_papers(self, papers: Sequence[Paper], chunks: Sequence[Chunk]) -> list[str]:
+    def commit_papers(
+        self, papers: Sequence[Paper], chunks: Sequence[Chunk], vectors: Sequence[bytes] | None = None
+    ) -> list[str]:
         """Make these papers (and exactly these chunks) the indexed version; returns the chunk ids
-        they replace, listed as garbage until their vectors are deleted."""
+        they replace, listed as garbage until their vectors are deleted. ``vectors``: each chunk's
+        vector as float16 bytes (:func:`rag.index.bm25_segment.vector_bytes`), kept for local search."""
         ...
 
     def remove_papers(self, ids: Sequence[str]) -> list[str]:
         """Returns the removed papers' chunk ids, listed as garbage until their vectors are deleted."""
+        ...
+
+    def trim_log(self, version: int) -> None:
+        """Forget the changes up to ``version`` (the lexical index published them)."""
         ...
 
     def close(self) -> None: ...

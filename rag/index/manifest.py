@@ -69,7 +69,9 @@ CREATE TABLE IF NOT EXISTS chunk (
     id TEXT PRIMARY KEY,
     paper_id TEXT NOT NULL,
     idx INTEGER NOT NULL,
-    text TEXT NOT NULL
+    text TEXT NOT NULL,
+    -- the chunk's vector as float16 bytes: what filtered dense search scores locally (rag/index/lexical.py)
+    vector BLOB
 );
 CREATE INDEX IF NOT EXISTS chunk_paper ON chunk (paper_id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -79,6 +81,9 @@ CREATE TABLE IF NOT EXISTS garbage (chunk_id TEXT PRIMARY KEY);
 -- identifiers a reference can name a paper by (doi:…, arxiv:…; rag/records.py Paper.lookup_keys)
 CREATE TABLE IF NOT EXISTS alias (key TEXT PRIMARY KEY, paper_id TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS alias_paper ON alias (paper_id);
+-- papers committed or removed, by the version that did it: what the lexical index adds as a segment
+CREATE TABLE IF NOT EXISTS change_log (version INTEGER NOT NULL, paper_id TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS change_log_version ON change_log (version);
 """
 
 
@@ -126,13 +131,28 @@ class SQLiteManifest:
                 self._db = sqlite3.connect(path, check_same_thread=False)
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.executescript(_SCHEMA)
+                columns = {row[1] for row in self._db.execute("PRAGMA table_info(chunk)")}
+                if "vector" not in columns:  # an index from before filtered search was local
+                    self._db.execute("ALTER TABLE chunk ADD COLUMN vector BLOB")
+                with self._db:  # the change log covers versions from here on (an older index had none)
+                    self._db.execute(
+                        "INSERT OR IGNORE INTO meta (key, value) SELECT 'log_from', "
+                        "coalesce((SELECT value FROM meta WHERE key = 'version'), '0')"
+                    )
         except sqlite3.DatabaseError as exc:
             raise damaged(path, exc) from None
 
     # --- reading --------------------------------------------------------
     @_translated
-    def hashes(self) -> dict[str, str]:
-        return dict(self._db.execute("SELECT id, content_hash FROM paper"))
+    def hashes(self, ids: Sequence[str] | None = None) -> dict[str, str]:
+        if ids is None:
+            return dict(self._db.execute("SELECT id, content_hash FROM paper"))
+        out: dict[str, str] = {}
+        for start in range(0, len(ids), 500):
+            part = list(ids[start : start + 500])
+            marks = ",".join("?" * len(part))
+            out.update(self._db.execute(f"SELECT id, content_hash FROM paper WHERE id IN ({marks})", part))
+        return out
 
     @_translated
     def id_for_title(self, norm_title: str) -> str | None:
@@ -212,16 +232,62 @@ class SQLiteManifest:
             yield Chunk(*row)
 
     @_translated
-    def lexical_rows(self) -> Iterator[tuple[Chunk, FilterFields]]:
+    def lexical_rows(self, paper_ids: Sequence[str] | None = None) -> Iterator[tuple[Chunk, FilterFields]]:
+        """Every chunk (or the chunks of ``paper_ids``, those still indexed) with its paper's filter fields."""
+        query = "SELECT c.id, c.paper_id, c.idx, c.text, p.filters FROM chunk c JOIN paper p ON p.id = c.paper_id "
+        if paper_ids is None:
+            batches: Iterable[Iterable[Any]] = [self._db.execute(query + "ORDER BY c.paper_id, c.idx")]
+        else:
+            ids = list(paper_ids)
+            batches = (
+                self._db.execute(
+                    query + f"WHERE c.paper_id IN ({','.join('?' * len(part))}) ORDER BY c.paper_id, c.idx",
+                    part,
+                )
+                for part in (ids[start : start + 500] for start in range(0, len(ids), 500))
+            )
         fields: dict[str, FilterFields] = {}  # rows come grouped by paper: one parse per paper
-        rows = self._db.execute(
-            "SELECT c.id, c.paper_id, c.idx, c.text, p.filters FROM chunk c JOIN paper p ON p.id = c.paper_id "
-            "ORDER BY c.paper_id, c.idx"
-        )
-        for cid, pid, idx, text, filters in rows:
-            if pid not in fields:
-                fields = {pid: FilterFields.from_json(filters)}
-            yield Chunk(cid, pid, idx, text), fields[pid]
+        for rows in batches:
+            for cid, pid, idx, text, filters in rows:
+                if pid not in fields:
+                    fields = {pid: FilterFields.from_json(filters)}
+                yield Chunk(cid, pid, idx, text), fields[pid]
+
+    @_translated
+    def chunk_vectors(self, chunk_ids: Sequence[str]) -> dict[str, bytes]:
+        """The stored float16 vectors of these chunks (chunks committed without one are left out)."""
+        out: dict[str, bytes] = {}
+        for start in range(0, len(chunk_ids), 500):
+            part = list(chunk_ids[start : start + 500])
+            marks = ",".join("?" * len(part))
+            out.update(
+                self._db.execute(
+                    f"SELECT id, vector FROM chunk WHERE id IN ({marks}) AND vector IS NOT NULL", part
+                )
+            )
+        return out
+
+    @_translated
+    def changed_since(self, version: int) -> set[str] | None:
+        """Papers committed or removed after manifest ``version``; None when the log doesn't reach back
+        that far (an index from before the log, or a log trimmed past it)."""
+        if version < int(self.get_meta("log_from") or 0):
+            return None
+        return {
+            r[0] for r in self._db.execute("SELECT paper_id FROM change_log WHERE version > ?", (version,))
+        }
+
+    @_translated
+    def count_chunks(self, paper_ids: Iterable[str]) -> int:
+        ids = list(paper_ids)
+        total = 0
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            total += self._db.execute(
+                f"SELECT count(*) FROM chunk WHERE paper_id IN ({marks})", part
+            ).fetchone()[0]
+        return int(total)
 
     @_translated
     def counts(self) -> tuple[int, int]:
@@ -258,7 +324,9 @@ class SQLiteManifest:
             self._db.executemany("DELETE FROM garbage WHERE chunk_id = ?", ids)
 
     @_translated
-    def commit_papers(self, papers: Sequence[Paper], chunks: Sequence[Chunk]) -> list[str]:
+    def commit_papers(
+        self, papers: Sequence[Paper], chunks: Sequence[Chunk], vectors: Sequence[bytes] | None = None
+    ) -> list[str]:
         """Make these papers (and exactly these chunks) the indexed version; returns the chunk ids
         they replace, now listed as garbage until their vectors are deleted."""
         from dataclasses import asdict
@@ -288,15 +356,17 @@ class SQLiteManifest:
                     for p in papers
                 ],
             )
+            blobs: Sequence[bytes | None] = vectors if vectors is not None else [None] * len(chunks)
             self._db.executemany(
-                "INSERT INTO chunk (id, paper_id, idx, text) VALUES (?, ?, ?, ?)",
-                [(c.id, c.paper_id, c.idx, c.text) for c in chunks],
+                "INSERT INTO chunk (id, paper_id, idx, text, vector) VALUES (?, ?, ?, ?, ?)",
+                [(c.id, c.paper_id, c.idx, c.text, v) for c, v in zip(chunks, blobs, strict=True)],
             )
             self._db.executemany(
                 "INSERT OR REPLACE INTO alias (key, paper_id) VALUES (?, ?)",
                 [(key, p.id) for p in papers for key in p.lookup_keys()],
             )
             self._bump()
+            self._log(ids)
         return replaced
 
     @_translated
@@ -307,7 +377,17 @@ class SQLiteManifest:
             self._db.executemany("INSERT OR IGNORE INTO garbage VALUES (?)", [(c,) for c in gone])
             self._delete(ids)
             self._bump()
+            self._log(ids)
         return gone
+
+    @_translated
+    def trim_log(self, version: int) -> None:
+        """Forget changes up to ``version`` (the lexical index published it: nothing asks for them again)."""
+        with self._db:
+            self._db.execute("DELETE FROM change_log WHERE version <= ?", (version,))
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('log_from', ?)", (str(version),)
+            )
 
     @_translated
     def set_meta(self, key: str, value: str) -> None:
@@ -321,6 +401,12 @@ class SQLiteManifest:
     def _bump(self) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('version', ?)", (str(self.version + 1),)
+        )
+
+    def _log(self, ids: Sequence[str]) -> None:
+        version = self.version
+        self._db.executemany(
+            "INSERT INTO change_log (version, paper_id) VALUES (?, ?)", [(version, i) for i in ids]
         )
 
     def _delete(self, ids: Sequence[str]) -> None:

@@ -1,7 +1,7 @@
 """In-memory implementations of the three index parts (rag/index/interfaces.py).
 
 They keep the real ones' semantics — the manifest's pending/garbage bookkeeping and versions,
-exact cosine ranking, the same BM25 (bm25s, built on the fly) and the same filter masks
+exact cosine ranking, the same BM25 (segments in memory, rag/index/lexical.py) and the same filter masks
 (rag/index/filtering.py) — so an engine test runs on them in milliseconds, without ONNX, Chroma
 or files; tests/test_index_contract.py runs one set of tests against both kinds. Each is safe
 to share between threads (the ingest stores batches from a writer thread).
@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rag.index.filtering import Conditions, FilterColumns, FilterFields
 from rag.index.interfaces import VectorHit
-from rag.index.lexical import BM25Index
+from rag.index.lexical import BM25Index, MergePolicy, plan_build
 from rag.records import Chunk, Paper
 
 if TYPE_CHECKING:
+    from rag.index.interfaces import Manifest
     from rag.types import Filters
 
 
@@ -44,14 +45,18 @@ class MemoryManifest:
         self._pending: set[str] = set()
         self._garbage: set[str] = set()
         self._version = 0
+        self._vectors: dict[str, bytes] = {}  # chunk id -> float16 bytes
+        self._log: list[tuple[int, str]] = []  # (version, paper id) committed or removed
+        self._log_from = 0
 
     @property
     def version(self) -> int:
         return self._version
 
-    def hashes(self) -> dict[str, str]:
+    def hashes(self, ids: Sequence[str] | None = None) -> dict[str, str]:
         with self._lock:
-            return {pid: stored.content_hash for pid, stored in self._papers.items()}
+            wanted = self._papers.keys() if ids is None else [i for i in ids if i in self._papers]
+            return {pid: self._papers[pid].content_hash for pid in wanted}
 
     def id_for_title(self, norm_title: str) -> str | None:
         with self._lock:
@@ -73,11 +78,32 @@ class MemoryManifest:
             ordered = sorted(self._chunks.values(), key=lambda c: (c.paper_id, c.idx))
         yield from ordered
 
-    def lexical_rows(self) -> Iterator[tuple[Chunk, FilterFields]]:
+    def lexical_rows(self, paper_ids: Sequence[str] | None = None) -> Iterator[tuple[Chunk, FilterFields]]:
         with self._lock:
             fields = {pid: stored.fields for pid, stored in self._papers.items()}
+        wanted = None if paper_ids is None else set(paper_ids)
         for chunk in self.chunks():
-            yield chunk, fields[chunk.paper_id]
+            if wanted is None or chunk.paper_id in wanted:
+                yield chunk, fields[chunk.paper_id]
+
+    def chunk_vectors(self, chunk_ids: Sequence[str]) -> dict[str, bytes]:
+        with self._lock:
+            return {c: self._vectors[c] for c in chunk_ids if c in self._vectors and c in self._chunks}
+
+    def changed_since(self, version: int) -> set[str] | None:
+        with self._lock:
+            if version < self._log_from:
+                return None
+            return {pid for v, pid in self._log if v > version}
+
+    def count_chunks(self, paper_ids: Iterable[str]) -> int:
+        with self._lock:
+            return sum(len(self._by_paper.get(pid, [])) for pid in paper_ids)
+
+    def trim_log(self, version: int) -> None:
+        with self._lock:
+            self._log = [(v, pid) for v, pid in self._log if v > version]
+            self._log_from = version
 
     def chunk_texts(self, chunk_ids: Sequence[str]) -> dict[str, str]:
         with self._lock:
@@ -112,7 +138,9 @@ class MemoryManifest:
             self._pending -= ids
             self._garbage -= ids
 
-    def commit_papers(self, papers: Sequence[Paper], chunks: Sequence[Chunk]) -> list[str]:
+    def commit_papers(
+        self, papers: Sequence[Paper], chunks: Sequence[Chunk], vectors: Sequence[bytes] | None = None
+    ) -> list[str]:
         new_ids = {c.id for c in chunks}
         with self._lock:
             replaced = [c for p in papers for c in self._by_paper.get(p.id, []) if c not in new_ids]
@@ -127,10 +155,13 @@ class MemoryManifest:
                 self._titles.setdefault(p.norm_title, {})[p.id] = None
                 self._aliases.update(dict.fromkeys(p.lookup_keys(), p.id))
                 self._by_paper[p.id] = []
-            for c in chunks:
+            for i, c in enumerate(chunks):
                 self._chunks[c.id] = c
                 self._by_paper[c.paper_id].append(c.id)
+                if vectors is not None:
+                    self._vectors[c.id] = vectors[i]
             self._version += 1
+            self._log += [(self._version, p.id) for p in papers]
         return replaced
 
     def remove_papers(self, ids: Sequence[str]) -> list[str]:
@@ -139,6 +170,7 @@ class MemoryManifest:
             self._garbage.update(gone)
             self._delete(ids)
             self._version += 1
+            self._log += [(self._version, pid) for pid in ids]
         return gone
 
     def _delete(self, ids: Iterable[str]) -> None:
@@ -224,7 +256,8 @@ def _unit(vector: Sequence[float]) -> Any:
 class MemoryLexicalBuilds:
     """Implements LexicalBuilds: the same BM25 builds, published by keeping the newest in memory."""
 
-    def __init__(self) -> None:
+    def __init__(self, policy: MergePolicy | None = None) -> None:
+        self.policy = policy or MergePolicy()
         self._lock = threading.Lock()
         self._published: BM25Index | None = None
 
@@ -232,8 +265,9 @@ class MemoryLexicalBuilds:
         published = self._published
         return None if published is None else published.version
 
-    def publish(self, rows: Iterable[tuple[Chunk, FilterFields]], version: int) -> BM25Index:
-        built = BM25Index.build(rows, version)
+    def publish(self, manifest: Manifest, version: int) -> BM25Index:
+        """As BM25Builds.publish: the previous build plus a segment, or a full rebuild."""
+        built = plan_build(self._published, manifest, version, self.policy)
         with self._lock:
             self._published = built
         return built

@@ -34,8 +34,9 @@ from typing import TYPE_CHECKING
 
 from rag.embedders import make_embedder
 from rag.errors import EndpointError, IndexMissingError, IndexWriteError
+from rag.index.bm25_segment import vector_bytes
 from rag.index.interfaces import LexicalBuilds, LexicalIndex, Manifest, VectorStore
-from rag.index.lexical import BM25Builds
+from rag.index.lexical import BM25Builds, MergePolicy
 from rag.index.manifest import SQLiteManifest, damaged
 from rag.index.memory import MemoryLexicalBuilds, MemoryManifest, MemoryVectorStore
 from rag.index.vectors import ChromaStore
@@ -56,6 +57,11 @@ class EmbeddedBatch:
     papers: list[Paper]
     chunks: list[Chunk]
     vectors: list[list[float]]
+
+
+def merge_policy(settings: Settings) -> MergePolicy:
+    ingest = settings.ingest
+    return MergePolicy(ingest.lexical_max_segments, ingest.lexical_merge_share, ingest.lexical_segment_chunks)
 
 
 def _free_bytes(path: Path) -> int | None:
@@ -82,7 +88,9 @@ class IndexStore:
         self.manifest = manifest
         self.directory = settings.index_dir
         self.writer = writer
-        self.lexical: LexicalBuilds = lexical if lexical is not None else BM25Builds(self.bm25_dir)
+        self.lexical: LexicalBuilds = (
+            lexical if lexical is not None else BM25Builds(self.bm25_dir, merge_policy(settings))
+        )
         if vectors is not None:
             self.__dict__["vectors"] = vectors
         if embedder is not None:  # share one loaded model between indexes (tests, evals)
@@ -120,7 +128,7 @@ class IndexStore:
             settings,
             MemoryManifest(),
             vectors=MemoryVectorStore(),
-            lexical=MemoryLexicalBuilds(),
+            lexical=MemoryLexicalBuilds(merge_policy(settings)),
             embedder=embedder,
             writer=True,
         )
@@ -224,7 +232,10 @@ class IndexStore:
         with self.writing(self.directory, "store a batch of papers"):
             self.manifest.mark_pending(c.id for c in chunks)
             self.vectors.upsert(chunks, vectors, papers)
-            replaced = self.manifest.commit_papers(papers, chunks)  # the papers count as indexed only now
+            blobs = [vector_bytes(v) for v in vectors]
+            replaced = self.manifest.commit_papers(
+                papers, chunks, blobs
+            )  # the papers count as indexed only now
             self._delete_vectors(replaced)
         return len(chunks)
 
@@ -252,7 +263,9 @@ class IndexStore:
         if self.lexical.published_version() == version:
             return None
         with self.writing(self.directory, "build the lexical index"):
-            return self.lexical.publish(self.manifest.lexical_rows(), version)
+            built = self.lexical.publish(self.manifest, version)
+            self.manifest.trim_log(version)
+            return built
 
     def close(self) -> None:
         self.manifest.close()

@@ -186,17 +186,19 @@ class ChromaStore:
         talks to Chroma). Straight to the collection rather than through llama-index's
         ``ChromaVectorStore.add``: that calls ``collection.add``, which keeps an existing id's old
         metadata, and a paper whose metadata changed keeps the ids of its unchanged chunks
-        (rag/index/chunk_ids.py); writing directly measured no slower (bench/ingest.py)."""
+        (rag/index/chunk_ids.py); writing directly measured no slower (bench/ingest.py).
+
+        No chunk text is sent: the manifest holds it (and BM25 its terms), nothing reads it back from
+        Chroma, and Chroma would store it twice more (its SQLite table and a full-text index on it)."""
         for start in range(0, len(chunks), self._batch):
             part = slice(start, start + self._batch)
             ids = [c.id for c in chunks[part]]
-            docs = [c.text for c in chunks[part]]
             vecs = [list(v) for v in embeddings[part]]
             metas = [dict(m) for m in metadatas[part]]
             self._call(
                 "store vectors",
-                lambda ids=ids, docs=docs, vecs=vecs, metas=metas: self.collection.upsert(  # type: ignore[misc]
-                    ids=ids, embeddings=vecs, documents=docs, metadatas=metas
+                lambda ids=ids, vecs=vecs, metas=metas: self.collection.upsert(  # type: ignore[misc]
+                    ids=ids, embeddings=vecs, metadatas=metas
                 ),
                 write=True,
             )
