@@ -130,8 +130,9 @@ class IngestSettings(BaseModel):
         500_000,
         ge=1000,
         description="Most chunks one segment of a lexical rebuild holds; a bigger corpus is rebuilt into "
-        "several, so a rebuild's memory is bounded whatever the corpus size (building holds ~3 kB per "
-        "chunk: ~1.5 GB at this value, measured with /usr/bin/time on bench/scale.py's synthetic papers).",
+        "several, so a rebuild's memory stops growing past this size. Hand-set; bench/scale.py's build "
+        "process (stored vectors, then this rebuild) peaked at 2.9 GB for 300 k papers (678 k chunks, two "
+        "segments): a bound, but above the issue's 2 GB target.",
     )
     ray_actors: int | None = Field(
         None,

@@ -168,3 +168,27 @@ def test_ingest_writes_through_any_index_parts(index_parts, tmp_path: Path) -> N
     write_jsonl(path, [{"id": "p1", "title": "Paper 1", "abstract": ABSTRACT, "year": 2021}])
     assert ingest(settings, [path], store=store, progress=False, prune=True).removed == 2
     assert [paper_of(c) for c in store.bm25().chunk_ids] == ["p1"] and store.vectors.count() == 1
+
+
+def test_adding_one_paper_writes_one_lexical_segment_not_a_rebuild(
+    make_settings, embedder, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """The sample's BM25 build is extended by one small segment for one new paper: the base segment on
+    disk is the same directory, untouched (its files' mtimes), and the new paper is found by BM25."""
+    settings = make_settings()
+    store = open_store(settings, embedder)
+    ingest(settings, [SAMPLE], store=store, progress=False)
+    segments = store.bm25_dir / "segments"
+    (base,) = list(segments.iterdir())
+    stamps = {f.name: f.stat().st_mtime_ns for f in base.iterdir()}
+    new = write_jsonl(
+        tmp_path / "new.jsonl",
+        [{"id": "zz1", "title": "Quokka retrieval", "abstract": "Quokkas index abstracts. " + ABSTRACT}],
+    )
+    summary = ingest(settings, [SAMPLE, new], store=store, progress=False)
+    assert (summary.new, summary.unchanged) == (1, 320)
+    build = store.bm25()
+    assert [name for name, _ in build.segments][0] == base.name and len(build.segments) == 2  # type: ignore[attr-defined]
+    assert {f.name: f.stat().st_mtime_ns for f in base.iterdir()} == stamps  # the base was not rewritten
+    assert len(build.segments[1][1]) == len([c for c in store.manifest.chunks() if c.paper_id == "zz1"])  # type: ignore[attr-defined]
+    assert paper_of(build.search("quokka", 1)[0][0]) == "zz1"

@@ -181,7 +181,7 @@ class BM25Index:
 
     def dense(self, vector: Sequence[float], n: int, filters: Filters | None) -> list[tuple[str, float]]:
         """Exact cosine top ``n`` among the live chunks whose papers pass ``filters``, from the
-        segments' float16 vectors (needs :attr:`has_vectors`). Its cost is the number of chunks that
+        segments' vectors (float16 precision; needs :attr:`has_vectors`). Its cost is the number of chunks that
         pass, not the corpus size: Chroma's own filtered search grew with the corpus (bench/scale.py)."""
         import numpy as np
 
@@ -195,7 +195,7 @@ class BM25Index:
             if not len(rows):
                 continue
             assert segment.vectors is not None
-            sims = segment.vectors[rows].astype(np.float32) @ query
+            sims = segment.vectors[rows] @ query
             top = np.argpartition(-sims, n - 1)[:n] if len(rows) > n else np.arange(len(rows))
             found += [(float(sims[i]), segment.chunk_ids[int(rows[i])]) for i in top]
         found.sort(key=lambda item: (-item[0], item[1]))
