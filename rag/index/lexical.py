@@ -160,13 +160,6 @@ class BM25Index:
         segments = [*self.segments, (_segment_name(version), delta)] if len(delta) else list(self.segments)
         return BM25Index(f"v{version}", segments, dead, base=self.base)
 
-    def share(self, filters: Filters | None) -> float:
-        """The share of live chunks whose papers pass ``filters`` (1.0 without filters)."""
-        conditions = Conditions.of(filters)
-        if conditions is None or not self.n_live:
-            return 1.0
-        return sum(int(rows.sum()) for _, rows in self._allowed(conditions)) / self.n_live
-
     def _allowed(self, conditions: Conditions) -> list[tuple[Segment, np.ndarray]]:
         """Per segment, the bool mask of live rows whose papers pass ``conditions``."""
         out = []

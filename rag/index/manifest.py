@@ -114,6 +114,15 @@ def _translated(method: F) -> F:
     return cast(F, call)
 
 
+def _batches(ids: Iterable[str], size: int = 500) -> Iterator[tuple[list[str], str]]:
+    """``ids`` in parts small enough for one ``IN (…)`` (SQLite limits a statement's variables), each
+    with its placeholders."""
+    ids = list(ids)
+    for start in range(0, len(ids), size):
+        part = ids[start : start + size]
+        yield part, ",".join("?" * len(part))
+
+
 class SQLiteManifest:
     """SQLite file ``manifest.sqlite`` in the index directory (WAL mode: readers never block the writer)."""
 
@@ -148,9 +157,7 @@ class SQLiteManifest:
         if ids is None:
             return dict(self._db.execute("SELECT id, content_hash FROM paper"))
         out: dict[str, str] = {}
-        for start in range(0, len(ids), 500):
-            part = list(ids[start : start + 500])
-            marks = ",".join("?" * len(part))
+        for part, marks in _batches(ids):
             out.update(self._db.execute(f"SELECT id, content_hash FROM paper WHERE id IN ({marks})", part))
         return out
 
@@ -174,9 +181,7 @@ class SQLiteManifest:
     def chunk_ids(self, paper_ids: Iterable[str]) -> list[str]:
         ids = list(paper_ids)
         out: list[str] = []
-        for start in range(0, len(ids), 500):
-            part = ids[start : start + 500]
-            marks = ",".join("?" * len(part))
+        for part, marks in _batches(ids):
             out += [r[0] for r in self._db.execute(f"SELECT id FROM chunk WHERE paper_id IN ({marks})", part)]
         return out
 
@@ -187,9 +192,7 @@ class SQLiteManifest:
             for (data,) in rows:
                 yield Paper(**json.loads(data))
             return
-        for start in range(0, len(ids), 500):
-            part = list(ids[start : start + 500])
-            marks = ",".join("?" * len(part))
+        for part, marks in _batches(ids):
             found = {
                 pid: data
                 for pid, data in self._db.execute(f"SELECT id, data FROM paper WHERE id IN ({marks})", part)
@@ -201,9 +204,7 @@ class SQLiteManifest:
     @_translated
     def chunk_texts(self, chunk_ids: Sequence[str]) -> dict[str, str]:
         out: dict[str, str] = {}
-        for start in range(0, len(chunk_ids), 500):
-            part = list(chunk_ids[start : start + 500])
-            marks = ",".join("?" * len(part))
+        for part, marks in _batches(chunk_ids):
             out.update(self._db.execute(f"SELECT id, text FROM chunk WHERE id IN ({marks})", part))
         return out
 
@@ -211,9 +212,7 @@ class SQLiteManifest:
     def listed_chunks(self, chunk_ids: Sequence[str]) -> set[str]:
         """Which of these chunk ids committed papers list (vectors of other ids don't count)."""
         out: set[str] = set()
-        for start in range(0, len(chunk_ids), 500):
-            part = list(chunk_ids[start : start + 500])
-            marks = ",".join("?" * len(part))
+        for part, marks in _batches(chunk_ids):
             out.update(r[0] for r in self._db.execute(f"SELECT id FROM chunk WHERE id IN ({marks})", part))
         return out
 
@@ -238,13 +237,9 @@ class SQLiteManifest:
         if paper_ids is None:
             batches: Iterable[Iterable[Any]] = [self._db.execute(query + "ORDER BY c.paper_id, c.idx")]
         else:
-            ids = list(paper_ids)
             batches = (
-                self._db.execute(
-                    query + f"WHERE c.paper_id IN ({','.join('?' * len(part))}) ORDER BY c.paper_id, c.idx",
-                    part,
-                )
-                for part in (ids[start : start + 500] for start in range(0, len(ids), 500))
+                self._db.execute(query + f"WHERE c.paper_id IN ({marks}) ORDER BY c.paper_id, c.idx", part)
+                for part, marks in _batches(paper_ids)
             )
         fields: dict[str, FilterFields] = {}  # rows come grouped by paper: one parse per paper
         for rows in batches:
@@ -257,9 +252,7 @@ class SQLiteManifest:
     def chunk_vectors(self, chunk_ids: Sequence[str]) -> dict[str, bytes]:
         """The stored float16 vectors of these chunks (chunks committed without one are left out)."""
         out: dict[str, bytes] = {}
-        for start in range(0, len(chunk_ids), 500):
-            part = list(chunk_ids[start : start + 500])
-            marks = ",".join("?" * len(part))
+        for part, marks in _batches(chunk_ids):
             out.update(
                 self._db.execute(
                     f"SELECT id, vector FROM chunk WHERE id IN ({marks}) AND vector IS NOT NULL", part
@@ -281,9 +274,7 @@ class SQLiteManifest:
     def count_chunks(self, paper_ids: Iterable[str]) -> int:
         ids = list(paper_ids)
         total = 0
-        for start in range(0, len(ids), 500):
-            part = ids[start : start + 500]
-            marks = ",".join("?" * len(part))
+        for part, marks in _batches(ids):
             total += self._db.execute(
                 f"SELECT count(*) FROM chunk WHERE paper_id IN ({marks})", part
             ).fetchone()[0]
@@ -410,9 +401,7 @@ class SQLiteManifest:
         )
 
     def _delete(self, ids: Sequence[str]) -> None:
-        for start in range(0, len(ids), 500):
-            part = list(ids[start : start + 500])
-            marks = ",".join("?" * len(part))
+        for part, marks in _batches(ids):
             self._db.execute(f"DELETE FROM chunk WHERE paper_id IN ({marks})", part)
             self._db.execute(f"DELETE FROM paper WHERE id IN ({marks})", part)
             self._db.execute(f"DELETE FROM alias WHERE paper_id IN ({marks})", part)
