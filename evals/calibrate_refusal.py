@@ -133,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     report("AFTER (evidence gate)", lambda r: refuses(r, fitted))
     report("BEFORE (previous gate, refitted)", baseline.refuses)
+    # Whether a refit is due after a change elsewhere (e.g. retrieval): the gate in effect, as it is.
+    report("IN EFFECT (rag/calibration.json now, not refitted)", lambda r: refuses(r, settings.refusal))
 
     if args.questions:
         for r in rows:

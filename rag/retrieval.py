@@ -80,7 +80,7 @@ class Retriever:
         return [(cid, score) for cid, score in hits if cid in listed]
 
     def sparse(self, question: str, n: int, filters: Filters | None) -> list[tuple[str, float]]:
-        return self.bm25.search(question, n, filters)
+        return self.bm25.search(question, n, filters, k1=self.settings.bm25_k1, b=self.settings.bm25_b)
 
     def search(
         self, question: str, k: int = 10, filters: Filters | None = None, *, method: str = "hybrid"
@@ -125,9 +125,13 @@ class Retriever:
     def candidates(self, question: str, n: int) -> tuple[dict[str, float], dict[str, float]]:
         """Each retriever's papers for ``question`` with their best chunk's score, from its top ``n``
         chunks (unfiltered): what fusion combines, for fitting it (evals/calibrate_retrieval.py)."""
-        dense = _best_per_paper(self.dense(question, n, None))
-        sparse = _best_per_paper(self.sparse(question, n, None))
-        return {r.paper_id: r.score for r in dense}, {r.paper_id: r.score for r in sparse}
+        return self.dense_candidates(question, n), self.lexical_candidates(question, n)
+
+    def dense_candidates(self, question: str, n: int) -> dict[str, float]:
+        return {r.paper_id: r.score for r in _best_per_paper(self.dense(question, n, None))}
+
+    def lexical_candidates(self, question: str, n: int) -> dict[str, float]:
+        return {r.paper_id: r.score for r in _best_per_paper(self.sparse(question, n, None))}
 
     def _hits(
         self, order: list[str], fused: dict[str, float], dense: dict[str, _Ranked], sparse: dict[str, _Ranked]

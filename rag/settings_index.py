@@ -188,6 +188,19 @@ class RetrievalSettings(BaseModel):
         description=f"{_FITTED} Weight of the dense ranking (its reciprocal ranks or normalised scores) "
         "in fusion, against bm25_weight.",
     )
+    bm25_k1: float = Field(
+        calibrated("retrieval.bm25_k1"),
+        gt=0,
+        description=f"{_FITTED} BM25's term-frequency saturation (bm25s and Lucene default to 1.5; lower "
+        "lets a repeated term count less). A query-time choice: the index keeps raw term counts.",
+    )
+    bm25_b: float = Field(
+        calibrated("retrieval.bm25_b"),
+        ge=0,
+        le=1,
+        description=f"{_FITTED} BM25's length normalisation, 0 (none) to 1 (full); bm25s and Lucene default "
+        "to 0.75. A query-time choice, like bm25_k1.",
+    )
     bm25_weight: float = Field(
         1.0,
         ge=0,

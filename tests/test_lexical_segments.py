@@ -77,16 +77,18 @@ def commit(manifest: SQLiteManifest, papers: list[Paper]) -> None:
 QUERIES = ["retrieval augmented generation", "protein graph network", "memory cache cache", "agent tool"]
 
 
-def test_a_fresh_build_scores_as_bm25s() -> None:
+@pytest.mark.parametrize("k1, b", [(1.5, 0.75), (0.7, 0.4), (1.2, 0.0)])
+def test_a_fresh_build_scores_as_bm25s(k1: float, b: float) -> None:
+    """With bm25s's defaults and with other (k1, b): the fitted ones are passed at query time."""
     bm25s = pytest.importorskip("bm25s")
     papers = corpus(200)
     rows = [(c, FilterFields.of(p)) for p in papers for c in chunks_of(p)]
     ours = BM25Index.build(rows, version=1)
-    theirs = bm25s.BM25()
+    theirs = bm25s.BM25(k1=k1, b=b)
     theirs.index([terms(c.text) for c, _ in rows], show_progress=False)
     for query in QUERIES:
         expected = theirs.get_scores(terms(query))
-        got = dict(ours.search(query, len(rows)))
+        got = dict(ours.search(query, len(rows), k1=k1, b=b))
         for i, (chunk, _) in enumerate(rows):
             assert got.get(chunk.id, 0.0) == pytest.approx(float(expected[i]), rel=1e-5, abs=1e-6), query
 

@@ -79,14 +79,36 @@ def test_a_single_bm25_candidate_still_counts() -> None:
 
 def test_fusion_candidate_ranks_and_names() -> None:
     assert Fusion("rrf", 1.0, 60).rank((DENSE, BM25), k=2) == ["a", "c"]
-    assert str(Fusion("rrf", 1.5, 5)) == "rrf k=5 w=1.5"
-    assert str(Fusion("minmax", 0.75)) == "minmax w=0.75"
-    assert str(Fusion("rrf", 0.0)) == "BM25 only"
-    assert Fusion("zscore", 2.0).values() == {
+    assert str(Fusion("rrf", 1.5, 5)) == "rrf k=5 w=1.5, BM25 k1=1.5 b=0.75"
+    assert str(Fusion("minmax", 0.75, bm25=(0.9, 0.4))) == "minmax w=0.75, BM25 k1=0.9 b=0.4"
+    assert str(Fusion("rrf", 0.0)) == "BM25 k1=1.5 b=0.75"
+    assert Fusion("zscore", 2.0, bm25=(0.9, 0.75)).values() == {
         "retrieval.fusion": "zscore",
         "retrieval.rrf_k": 60.0,
         "retrieval.dense_weight": 2.0,
+        "retrieval.bm25_k1": 0.9,
+        "retrieval.bm25_b": 0.75,
     }
+
+
+def test_a_retriever_passes_the_fitted_bm25_parameters(tmp_path: Path) -> None:
+    """k1 and b reach the lexical index at query time: the same index ranks differently under them."""
+    corpus = tmp_path / "papers.jsonl"
+    rows = [
+        {"id": "short", "title": "Short", "abstract": "Graph graph graph network."},
+        {"id": "long", "title": "Long", "abstract": "Graph network " + " ".join(f"w{i}" for i in range(60))},
+    ]
+    corpus.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    settings = Settings(home=tmp_path)
+    store = IndexStore.in_memory(settings, WordHashEmbedder(dim=64))
+    ingest(settings, [str(corpus)], store=store, progress=False)
+    index = store.bm25()
+    for k1, b in [(1.5, 0.75), (0.5, 0.0)]:
+        tuned = settings.retrieval.model_copy(update={"bm25_k1": k1, "bm25_b": b})
+        assert Retriever(store, tuned).sparse("graph network", 2, None) == index.search(
+            "graph network", 2, k1=k1, b=b
+        )
+    assert index.search("graph network", 2, k1=0.5, b=0.0) != index.search("graph network", 2)
 
 
 def test_held_out_part_is_stable_and_about_a_third() -> None:

@@ -57,8 +57,11 @@ class LexicalIndex(Protocol):
     @property
     def chunk_ids(self) -> Sequence[str]: ...
 
-    def search(self, query: str, n: int, filters: Filters | None = None) -> list[tuple[str, float]]:
-        """Top ``n`` (chunk id, score) pairs with a positive score among chunks whose papers pass ``filters``."""
+    def search(
+        self, query: str, n: int, filters: Filters | None = None, *, k1: float = ..., b: float = ...
+    ) -> list[tuple[str, float]]:
+        """Top ``n`` (chunk id, score) pairs with a positive score among chunks whose papers pass ``filters``;
+        ``k1`` and ``b`` are BM25's term-frequency saturation and length normalisation."""
         ...
 
 

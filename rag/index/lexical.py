@@ -54,7 +54,9 @@ if TYPE_CHECKING:
 CURRENT = "CURRENT"
 SEGMENTS = "segments"
 _BUILD = "build.json"
-#: BM25 parameters: bm25s's defaults (Lucene's), which every calibration so far was fitted with.
+#: BM25 parameters when a caller names none: bm25s's defaults (Lucene's). Retrieval passes the ones
+#: fitted on SciFact (settings.retrieval.bm25_k1 / bm25_b); raw term counts are stored, so both are
+#: query-time choices and changing them needs no rebuild.
 K1, B = 1.5, 0.75
 
 
@@ -194,7 +196,9 @@ class BM25Index:
         found.sort(key=lambda item: (-item[0], item[1]))
         return [(cid, score) for score, cid in found[:n]]
 
-    def search(self, query: str, n: int, filters: Filters | None = None) -> list[tuple[str, float]]:
+    def search(
+        self, query: str, n: int, filters: Filters | None = None, *, k1: float = K1, b: float = B
+    ) -> list[tuple[str, float]]:
         """Top ``n`` (chunk id, BM25 score) pairs with a positive score; filters are a mask."""
         import numpy as np
 
@@ -219,7 +223,7 @@ class BM25Index:
             scores = np.zeros(len(segment), dtype=np.float32)
             for i, (docs, tf) in enumerate(per_key):
                 if len(docs):
-                    norm = K1 * ((1 - B) + B * segment.lengths[docs] / self.avg_length)
+                    norm = k1 * ((1 - b) + b * segment.lengths[docs] / self.avg_length)
                     scores += np.bincount(
                         docs, weights=weights[keys[i]] * idf[i] * tf / (norm + tf), minlength=len(segment)
                     ).astype(np.float32)
