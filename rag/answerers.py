@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from rag import citations, prompt
 from rag.extractive import INTRO, PER_PAPER_INTRO, select_quotes
 from rag.question_shape import read_shape
+from rag.sentence_rank import Similarity
 from rag.types import Claim, Draft, Hit
 
 if TYPE_CHECKING:
@@ -28,11 +29,12 @@ Parser = Callable[[str, int], list[Claim]]
 class ExtractiveAnswerer:
     """Quotes the abstract sentences that best answer the question, each citing its paper."""
 
-    def __init__(self, settings: AnswerSettings) -> None:
+    def __init__(self, settings: AnswerSettings, similarity: Similarity | None = None) -> None:
         self.settings = settings
+        self.similarity = similarity  # question–sentence cosines: a paper's sentences by the fitted model
 
     def answer(self, question: str, hits: Sequence[Hit]) -> Iterator[str | Draft]:
-        quotes = select_quotes(question, hits, self.settings)
+        quotes = select_quotes(question, hits, self.settings, self.similarity)
         if not quotes:
             yield Draft.refusal(list(hits))
             return
@@ -57,16 +59,24 @@ class LLMAnswerer:
         llm_settings: LLMSettings,
         settings: AnswerSettings,
         parse: Parser = citations.parse,
+        similarity: Similarity | None = None,
     ) -> None:
         self.llm = llm
         self.llm_settings = llm_settings
         self.settings = settings
         self.parse = parse
+        self.similarity = similarity  # for the per-paper evidence, as the extractive answer picks it
 
     def answer(self, question: str, hits: Sequence[Hit]) -> Iterator[str | Draft]:
         max_tokens = self.llm_settings.max_answer_tokens
         messages, used = prompt.build_messages(
-            question, hits, self.llm.count_tokens, self.llm.context_window, max_tokens, self.settings
+            question,
+            hits,
+            self.llm.count_tokens,
+            self.llm.context_window,
+            max_tokens,
+            self.settings,
+            similarity=self.similarity,
         )
         # the sources the model saw keep their numbers; the rest follow, for the reader
         sources = used + [h for h in hits if h not in used]

@@ -117,7 +117,7 @@ class Engine:
             rewriter=answer_mode.rewriter(self.settings, llm),
             searcher=self.retriever,
             gate=self.gate,
-            answerer=answer_mode.answerer(self.settings, llm),
+            answerer=answer_mode.answerer(self.settings, llm, self.sentence_vectors.similarity),
             verifier=self.verifier,
         )
 

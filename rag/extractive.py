@@ -2,19 +2,23 @@
 
 No generative model, so nothing can be invented: every sentence is a verbatim quote with its
 citation (the engine keeps the citation beside the quote, never inside it: see
-``rag.citations.answer_text``). Sentences are scored without embedding them (that would cost ~2.5 ms
-a sentence on this CPU): IDF-weighted overlap with the question's content words, a bonus for
+``rag.citations.answer_text``). Sentences are scored without embedding them of their own (embedding
+costs ~2 ms a sentence on this CPU; a paper-by-paper answer uses the vectors the gate and the verifier
+embed anyway, below): IDF-weighted overlap with the question's content words, a bonus for
 sitting in the paper's best-matching chunk (which the dense retriever already scored), the paper's
 rank; except for a fact, a bonus for a contribution ("we propose", "we find") and a penalty for
 background ("In recent years", "remains challenging", an abstract's opening sentence).
 
 The question's shape (:mod:`rag.question_shape`) decides the answer's form:
 
-- ``which`` / ``compare``: one line per relevant paper (its best sentence), papers in retrieval order;
+- ``which`` / ``compare``: one line per relevant paper (its best sentences), papers in retrieval order;
   a paper is relevant when its best sentence scores at least ``synthesis_rank_step`` × (rank − 1)
   of the best paper's (a fit on the calibration half: the retrieval rank separated the papers a
   question needs from the rest better than any score, the question–sentence cosine included);
-  a paper the question names is always given a line;
+  a paper the question names is always given a line. Given the question–sentence cosines (the
+  engine passes them from its shared sentence vectors), a paper's sentences are then ordered by
+  :mod:`rag.sentence_rank`'s fitted model, which finds the sentence holding the asked-for method or
+  finding more often than the overlap score;
 - ``about``: the sentences of the one paper the question is about;
 - ``fact``: the best sentences wherever they are (a paper may give several).
 
@@ -29,7 +33,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from rag import sentence_rank
 from rag.question_shape import QuestionShape, read_shape
+from rag.sentence_rank import Similarity
 from rag.text import NameIndex, content_terms, split_sentences
 from rag.types import Hit
 
@@ -59,15 +65,19 @@ class _Candidate:
     position: int  # the sentence's position in its abstract
     text: str
     stems: frozenset[str]
+    overlap: float = 0.0  # the IDF-weighted share of the question's content words alone
 
 
-def select_quotes(question: str, hits: Sequence[Hit], settings: AnswerSettings) -> list[Quote]:
+def select_quotes(
+    question: str, hits: Sequence[Hit], settings: AnswerSettings, similarity: Similarity | None = None
+) -> list[Quote]:
     """The abstract sentences that answer ``question``, shaped by :func:`read_shape` (module
     docstring); none when there is nothing to quote or the question has no content word.
 
     Titles in curly quotes (a follow-up resolved to papers: "What does “Title” find?") say which
     papers, not what is asked: they are left out of the scoring, and every paper gets its lines
-    (the pipeline gave only those papers)."""
+    (the pipeline gave only those papers). ``similarity`` gives question–sentence cosines: with
+    it, a paper-by-paper answer orders each paper's sentences by the fitted model."""
     shape = read_shape(question)
     topic = _QUOTED_TITLE.sub(" ", question)
     focused = topic != question
@@ -76,6 +86,8 @@ def select_quotes(question: str, hits: Sequence[Hit], settings: AnswerSettings) 
         return []
     if shape.per_paper:
         chosen = _per_paper(shape, candidates, hits, settings, every_paper=focused)
+        if similarity is not None and settings.sentence_model:
+            chosen = _ranked_within_papers(topic, chosen, candidates, hits, settings, similarity)
     elif shape.shape == "about":
         about = _paper_about(shape, candidates, hits)
         chosen = _best(
@@ -123,7 +135,7 @@ def _score(
             bonus -= settings.quote_background_penalty
         if position == 0 and cues:
             bonus -= settings.quote_background_penalty / 2
-        out.append(_Candidate(round(overlap + bonus, 9), rank, position, sentence, stems))
+        out.append(_Candidate(round(overlap + bonus, 9), rank, position, sentence, stems, round(overlap, 9)))
     return out
 
 
@@ -189,6 +201,73 @@ def _per_paper(
                 own.append(c)
         more += own[1:]
     return keep + more
+
+
+def _ranked_within_papers(
+    question: str,
+    chosen: list[_Candidate],
+    candidates: list[_Candidate],
+    hits: Sequence[Hit],
+    settings: AnswerSettings,
+    similarity: Similarity,
+) -> list[_Candidate]:
+    """The same papers, each with its top ``synthesis_sentences_per_paper`` sentences by the fitted
+    model (near-duplicates skipped)."""
+    out: list[_Candidate] = []
+    papers = list(dict.fromkeys(c.rank for c in chosen))
+    for own in _signals(question, candidates, hits, settings, similarity, papers).values():
+        scored = sorted(
+            own, key=lambda pair: (-sentence_rank.score(pair[1], settings.sentence_model), pair[0].position)
+        )
+        picked: list[_Candidate] = []
+        for cand, _ in scored:
+            if len(picked) >= settings.synthesis_sentences_per_paper:
+                break
+            if not _near_duplicate(cand, picked, settings):
+                picked.append(cand)
+        out += picked
+    return out
+
+
+def sentence_signals(
+    question: str, hits: Sequence[Hit], settings: AnswerSettings, similarity: Similarity
+) -> dict[int, list[tuple[sentence_rank.Sentence, float, dict[str, float]]]]:
+    """Each paper's (0-based rank) quotable sentences: the sentence, its overlap-and-cues score, and
+    its :mod:`rag.sentence_rank` signals — what the model is fitted on (evals/calibrate_quotes.py)."""
+    shape = read_shape(question)
+    topic = _QUOTED_TITLE.sub(" ", question)
+    candidates = _score(topic, hits, settings, cues=shape.shape != "fact", focused=topic != question)
+    papers = list(dict.fromkeys(c.rank for c in candidates))
+    return {
+        rank: [
+            (sentence_rank.Sentence(c.text, c.position, c.overlap), c.score, signals) for c, signals in own
+        ]
+        for rank, own in _signals(topic, candidates, hits, settings, similarity, papers).items()
+    }
+
+
+def _signals(
+    question: str,
+    candidates: list[_Candidate],
+    hits: Sequence[Hit],
+    settings: AnswerSettings,
+    similarity: Similarity,
+    papers: Sequence[int],
+) -> dict[int, list[tuple[_Candidate, dict[str, float]]]]:
+    own = {rank: [c for c in candidates if c.rank == rank] for rank in papers}
+    texts = [c.text for rank in papers for c in own[rank]]
+    cosine = dict(zip(texts, similarity(question, texts), strict=True)) if texts else {}
+    out = {}
+    for rank in papers:
+        signals = sentence_rank.features(
+            [sentence_rank.Sentence(c.text, c.position, c.overlap) for c in own[rank]],
+            [cosine[c.text] for c in own[rank]],
+            len(split_sentences(hits[rank].abstract)),
+            settings.quote_answer_cues,
+            settings.quote_background_cues,
+        )
+        out[rank] = list(zip(own[rank], signals, strict=True))
+    return out
 
 
 def _named_papers(shape: QuestionShape, hits: Sequence[Hit]) -> set[int]:

@@ -25,6 +25,7 @@ from rag.followup import LLMRewriter, RuleRewriter
 from rag.llm import LLM, OPENAI_URL, LocalLLM, OpenAICompatibleLLM, local_model_path
 
 if TYPE_CHECKING:
+    from rag.sentence_rank import Similarity
     from rag.settings import Settings
     from rag.stages import Answerer, Rewriter
 
@@ -37,7 +38,7 @@ class AnswerMode:
     label: str  # how the chat page names it
     summary: str  # one line for --help
     check: Callable[[Settings], str]  # '' when it can answer here, else why not
-    answerer: Callable[[Settings, LLM | None], Answerer]
+    answerer: Callable[[Settings, LLM | None, Similarity | None], Answerer]
     llm: Callable[[Settings], LLM] | None = None  # the model it writes with, if any
     offer: Callable[[Settings], str] | None = None  # the chat page's check, when not ``check``
 
@@ -56,14 +57,14 @@ def _nothing_needed(settings: Settings) -> str:
     return ""
 
 
-def _extractive(settings: Settings, llm: LLM | None) -> Answerer:
-    return ExtractiveAnswerer(settings.answer)
+def _extractive(settings: Settings, llm: LLM | None, similarity: Similarity | None) -> Answerer:
+    return ExtractiveAnswerer(settings.answer, similarity)
 
 
-def _written(settings: Settings, llm: LLM | None) -> Answerer:
+def _written(settings: Settings, llm: LLM | None, similarity: Similarity | None) -> Answerer:
     if llm is None:
         raise ConfigError("this answer mode writes with a model, and none was made")
-    return LLMAnswerer(llm, settings.llm, settings.answer)
+    return LLMAnswerer(llm, settings.llm, settings.answer, similarity=similarity)
 
 
 def _check_openai(settings: Settings) -> str:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from rag.extractive import select_quotes
 from rag.question_shape import read_shape
+from rag.sentence_rank import Similarity
 from rag.text import split_sentences
 from rag.types import Hit
 
@@ -79,8 +80,11 @@ def build_messages(
     context_window: int,
     max_answer_tokens: int,
     settings: AnswerSettings,
+    *,
+    similarity: Similarity | None = None,
 ) -> tuple[list[dict[str, str]], list[Hit]]:
-    """Chat messages for the answer, and the sources that fit (numbered 1..n in that order)."""
+    """Chat messages for the answer, and the sources that fit (numbered 1..n in that order);
+    ``similarity`` as for :func:`rag.extractive.select_quotes`."""
     system = system_prompt(settings.max_sentences)
     per_paper = read_shape(question).per_paper
     question_part = "\n".join(
@@ -89,7 +93,7 @@ def build_messages(
     # the per-paper evidence the extractive answer would quote: the same structure, for the model
     relevant: dict[int, list[str]] = {}
     if per_paper:
-        for quote in select_quotes(question, hits, settings):
+        for quote in select_quotes(question, hits, settings, similarity):
             relevant.setdefault(quote.source, []).append(quote.text)
     budget = (
         context_window

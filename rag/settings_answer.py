@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, SecretStr
 
+from rag.calibration import calibrated
 from rag.modes import MODES
 
 
@@ -192,6 +193,14 @@ class AnswerSettings(BaseModel):
         description="A paper's further sentence is quoted in a paper-by-paper answer when it scores at least "
         "this share of the paper's best (up to answer.synthesis_sentences_per_paper). Chosen with it, as "
         "above (0.8: fact coverage 0.32; 0.4: 0.41, longer answers).",
+    )
+    sentence_model: dict[str, float] = Field(
+        calibrated("answer.sentence_model"),
+        description="Calibrated: the values are in rag/calibration.json (python -m evals.calibrate_quotes --write; "
+        "its _provenance gives the data, the split and the held-out figures). The logistic model that orders a "
+        "paper's sentences in a paper-by-paper answer (rag/sentence_rank.py): each of its FEATURES (and "
+        "'intercept') to its weight; the top answer.synthesis_sentences_per_paper are quoted. Empty: the "
+        "overlap score and answer.synthesis_next_share decide, as without an embedder.",
     )
     synthesis_max_papers: int = Field(
         5,

@@ -45,3 +45,9 @@ class VectorCache:
             while len(self._vectors) > self.size:
                 self._vectors.popitem(last=False)
         return found
+
+    def similarity(self, question: str, texts: Sequence[str]) -> list[float]:
+        """The cosine of ``question`` with each of ``texts`` (the embedder's vectors are unit length)."""
+        found = self.vectors([question, *texts])
+        asked = found[question]
+        return [float(asked @ found[text]) for text in texts]

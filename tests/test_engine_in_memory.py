@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ingest.pipeline import ingest
+from rag.answerers import ExtractiveAnswerer
 from rag.engine import Engine
 from rag.index.store import IndexStore
 from rag.settings import Settings
@@ -38,6 +39,16 @@ def test_extractive_answer_on_memory_parts(engine: Engine) -> None:
     assert "7.8%" in answer.text
     assert all(s.supported and s.cites for s in answer.sentences)
     assert any(c.title.startswith("CloudFormer") for c in answer.citations.values())
+
+
+def test_a_paper_by_paper_answer_orders_sentences_with_the_engines_shared_vectors(engine: Engine) -> None:
+    """The engine hands its sentence-vector cache to the answerer: the model's cosines come from it."""
+    answerer = engine.pipeline("extractive").answerer
+    assert isinstance(answerer, ExtractiveAnswerer)
+    assert answerer.similarity == engine.sentence_vectors.similarity
+    answer = engine.ask("Which papers propose methods to reduce hallucination in large language models?")
+    assert not answer.refused and answer.intro.startswith("From the indexed abstracts, paper by paper")
+    assert all(s.supported and s.cites for s in answer.sentences)
 
 
 def test_store_is_injected_not_opened(tmp_path: Path) -> None:

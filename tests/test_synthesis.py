@@ -164,3 +164,40 @@ def test_on_the_sample_index_a_which_papers_answer_and_its_follow_ups(sample_eng
     assert follow.standalone_question and second.title in follow.standalone_question
     assert [h.paper_id for h in follow.sources] == [second.paper_id]
     assert all(s.cites == [1] for s in follow.sentences)
+
+
+RESULT = (
+    "Hallucination in language models is a hallucination problem of language models. "
+    "We train a linear probe on the hidden states of the model. "
+    "The probe cuts hallucination by 41% on three benchmarks."
+)
+
+
+def test_with_cosines_a_papers_sentences_are_ordered_by_the_fitted_model() -> None:
+    """The opening restates the topic (most overlap); the model, given cosines, prefers the finding."""
+    question = "Which papers reduce hallucination in language models?"
+    hits = [hit("r", "Probing Hallucination", RESULT)]
+    calls: list[tuple[str, list[str]]] = []
+
+    def cosines(q: str, texts: list[str]) -> list[float]:
+        calls.append((q, list(texts)))
+        return [0.5] * len(texts)
+
+    one = AnswerSettings(synthesis_sentences_per_paper=1, sentence_model={"number": 2.0, "first": -2.0})
+    (before,) = ExtractiveAnswerer(one).answer(question, hits)  # no cosines: the overlap score decides
+    (after,) = ExtractiveAnswerer(one, cosines).answer(question, hits)
+    assert isinstance(before, Draft) and isinstance(after, Draft)
+    assert [c.text for c in before.claims] == [RESULT.split(". ")[0] + "."]
+    assert [c.text for c in after.claims] == ["The probe cuts hallucination by 41% on three benchmarks."]
+    assert calls and calls[0][0] == question and len(calls[0][1]) == 3  # the paper's quotable sentences
+    (unfitted,) = ExtractiveAnswerer(one.model_copy(update={"sentence_model": {}}), cosines).answer(
+        question, hits
+    )
+    assert isinstance(unfitted, Draft) and unfitted.claims[0].text == before.claims[0].text
+    two = one.model_copy(update={"synthesis_sentences_per_paper": 2})
+    (both,) = ExtractiveAnswerer(two, cosines).answer(question, hits)
+    assert isinstance(both, Draft)  # the top two, quoted in reading order
+    assert [c.text for c in both.claims] == [
+        "We train a linear probe on the hidden states of the model.",
+        "The probe cuts hallucination by 41% on three benchmarks.",
+    ]
