@@ -54,6 +54,13 @@ class Row:
 
 def measure(settings: Settings) -> list[Row]:
     engine = Engine(settings)
+    try:
+        return _measure(engine, settings)
+    finally:
+        engine.store.close()
+
+
+def _measure(engine: Engine, settings: Settings) -> list[Row]:
     if engine.store.manifest.counts()[0] == 0:
         ingest(settings, [str(REPO / "data" / "sample")], store=engine.store, progress=False)
     rows: list[Row] = []

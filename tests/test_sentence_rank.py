@@ -7,9 +7,10 @@ import math
 
 import pytest
 
-from evals.calibrate_quotes import Row, top_share
+from evals.calibrate_quotes import Row, measure, top_share
 from rag import sentence_rank
-from rag.sentence_rank import Sentence, features, score
+from rag.sentence_rank import FEATURES, Sentence, features, score
+from rag.settings import Settings
 
 SENTENCES = [
     Sentence("In recent years, probing has drawn attention.", 0, 0.6),
@@ -61,3 +62,16 @@ def test_top_share_counts_papers_whose_first_sentences_hold_the_fact() -> None:
     assert top_share(rows, lambda r: r.score, 1) == (1, 2)  # q1's best-scored sentence lacks the fact
     assert top_share(rows, lambda r: r.signals["cosine"], 1) == (1, 2)
     assert top_share(rows, lambda r: r.score, 2) == (2, 2)
+
+
+def test_the_shipped_model_finds_facts_more_often_than_overlap_on_the_held_out_half(
+    sample_settings: Settings,
+) -> None:
+    """End to end on the sample index: the sentences of the needed papers, as the calibration reads them."""
+    rows = measure(sample_settings)
+    held = [r for r in rows if not r.calibration]
+    assert held and any(r.calibration for r in rows) and all(set(r.signals) == set(FEATURES) for r in rows)
+    model = sample_settings.answer.sentence_model
+    fitted, papers = top_share(held, lambda r: score(r.signals, model), 2)
+    before, _ = top_share(held, lambda r: r.score, 2)
+    assert papers >= 100 and fitted > before, (fitted, before, papers)
