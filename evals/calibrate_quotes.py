@@ -18,7 +18,6 @@ holds the fact, against the overlap-and-cues score the answer used before and th
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -65,22 +64,17 @@ def _measure(engine: Engine, settings: Settings) -> list[Row]:
         ingest(settings, [str(REPO / "data" / "sample")], store=engine.store, progress=False)
     rows: list[Row] = []
     for name in SETS:
-        path = REPO / "evals" / "sets" / f"{name}.jsonl"
-        facts = {
-            r["id"]: [f.lower() for f in r.get("answer_facts") or []]
-            for r in map(json.loads, path.read_text(encoding="utf-8").splitlines())
-            if r
-        }
-        questions = load_questions(path)
+        questions = load_questions(REPO / "evals" / "sets" / f"{name}.jsonl")
         resolve_gold(questions, engine.store.manifest)
         halves = calibration_ids(questions)
         for q in questions:
-            if not q.gold_ids or not facts.get(q.id):
+            if not q.gold_ids or not q.answer_facts:
                 continue
+            facts = [f.lower() for f in q.answer_facts]
             hits = engine.search(q.question, k=settings.retrieval.k)
             signals = sentence_signals(q.question, hits, settings.answer, engine.sentence_vectors.similarity)
             for rank, own in signals.items():
-                labels = [any(f in s.text.lower() for f in facts[q.id]) for s, _, _ in own]
+                labels = [any(f in s.text.lower() for f in facts) for s, _, _ in own]
                 if hits[rank].paper_id not in q.gold_ids or not any(labels):
                     continue
                 for (_, score, sig), label in zip(own, labels, strict=True):

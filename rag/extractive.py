@@ -66,6 +66,7 @@ class _Candidate:
     text: str
     stems: frozenset[str]
     overlap: float = 0.0  # the IDF-weighted share of the question's content words alone
+    of: int = 0  # how many sentences its abstract has
 
 
 def select_quotes(
@@ -85,9 +86,8 @@ def select_quotes(
     if not candidates:
         return []
     if shape.per_paper:
-        chosen = _per_paper(shape, candidates, hits, settings, every_paper=focused)
-        if similarity is not None and settings.sentence_model:
-            chosen = _ranked_within_papers(topic, chosen, candidates, hits, settings, similarity)
+        model = (topic, similarity) if similarity is not None and settings.sentence_model else None
+        chosen = _per_paper(shape, candidates, hits, settings, every_paper=focused, model=model)
     elif shape.shape == "about":
         about = _paper_about(shape, candidates, hits)
         chosen = _best(
@@ -106,16 +106,17 @@ def _score(
     (not for a fact, whose figure may sit in any sentence: there they cost fact coverage); ``focused``:
     the papers are given, so a question without content words ("What does “X” find?") still scores."""
     asked = content_terms(question, question=True)
-    raw: list[tuple[int, int, str, frozenset[str]]] = []
+    raw: list[tuple[int, int, str, frozenset[str], int]] = []
     for rank, hit in enumerate(hits):
-        for position, sentence in enumerate(split_sentences(hit.abstract)):
+        sentences = split_sentences(hit.abstract)
+        for position, sentence in enumerate(sentences):
             sentence = sentence.strip()
             if len(sentence) > settings.quote_min_chars:
-                raw.append((rank, position, sentence, content_terms(sentence)))
+                raw.append((rank, position, sentence, content_terms(sentence), len(sentences)))
     if not raw or (not asked and not focused):
         return []
     df: dict[str, int] = {}
-    for *_, stems in raw:
+    for *_, stems, _ in raw:
         for s in sorted(stems & asked):
             df[s] = df.get(s, 0) + 1
     idf = {s: math.log(1 + len(raw) / n) for s, n in df.items()}
@@ -125,7 +126,7 @@ def _score(
     background = [c.lower() for c in settings.quote_background_cues] if cues else []
     contribution = [c.lower() for c in settings.quote_answer_cues] if cues else []
     out = []
-    for rank, position, sentence, stems in raw:
+    for rank, position, sentence, stems, of in raw:
         overlap = sum(idf.get(s, 0.0) for s in sorted(stems & asked)) / total
         low = sentence.lower()
         bonus = settings.quote_chunk_bonus if sentence[:_CHUNK_MATCH_CHARS] in hits[rank].chunk else 0.0
@@ -135,7 +136,9 @@ def _score(
             bonus -= settings.quote_background_penalty
         if position == 0 and cues:
             bonus -= settings.quote_background_penalty / 2
-        out.append(_Candidate(round(overlap + bonus, 9), rank, position, sentence, stems, round(overlap, 9)))
+        out.append(
+            _Candidate(round(overlap + bonus, 9), rank, position, sentence, stems, round(overlap, 9), of)
+        )
     return out
 
 
@@ -170,9 +173,11 @@ def _per_paper(
     hits: Sequence[Hit],
     settings: AnswerSettings,
     every_paper: bool = False,
+    model: tuple[str, Similarity] | None = None,
 ) -> list[_Candidate]:
     """Each relevant paper's best sentences (every paper's, with ``every_paper``), the papers the
-    question names first."""
+    question names first. With ``model`` (the question as scored, and its cosines), a paper's
+    sentences are its top ones by the fitted model; otherwise its best and those scoring nearly as well."""
     best: dict[int, _Candidate] = {}
     for c in sorted(candidates, key=lambda c: (-c.score, c.rank, c.position)):
         best.setdefault(c.rank, c)
@@ -187,6 +192,8 @@ def _per_paper(
     keep = [c for c in sorted(best.values(), key=lambda c: c.rank) if c.rank in named or relevant(c)]
     keep.sort(key=lambda c: (c.rank not in named, -c.score, c.rank))
     keep = keep[: settings.synthesis_max_papers]
+    if model is not None:
+        return _ranked_within_papers(model[0], [c.rank for c in keep], candidates, settings, model[1])
     more: list[_Candidate] = []
     for first in keep:  # a paper's next sentences that score nearly as well (its finding after its method)
         own = [first]
@@ -205,17 +212,15 @@ def _per_paper(
 
 def _ranked_within_papers(
     question: str,
-    chosen: list[_Candidate],
+    papers: Sequence[int],
     candidates: list[_Candidate],
-    hits: Sequence[Hit],
     settings: AnswerSettings,
     similarity: Similarity,
 ) -> list[_Candidate]:
-    """The same papers, each with its top ``synthesis_sentences_per_paper`` sentences by the fitted
+    """Each of ``papers`` (ranks) with its top ``synthesis_sentences_per_paper`` sentences by the fitted
     model (near-duplicates skipped)."""
     out: list[_Candidate] = []
-    papers = list(dict.fromkeys(c.rank for c in chosen))
-    for own in _signals(question, candidates, hits, settings, similarity, papers).values():
+    for own in _signals(question, candidates, settings, similarity, papers).values():
         scored = sorted(
             own, key=lambda pair: (-sentence_rank.score(pair[1], settings.sentence_model), pair[0].position)
         )
@@ -240,16 +245,16 @@ def sentence_signals(
     papers = list(dict.fromkeys(c.rank for c in candidates))
     return {
         rank: [
-            (sentence_rank.Sentence(c.text, c.position, c.overlap), c.score, signals) for c, signals in own
+            (sentence_rank.Sentence(c.text, c.position, c.overlap, c.of), c.score, signals)
+            for c, signals in own
         ]
-        for rank, own in _signals(topic, candidates, hits, settings, similarity, papers).items()
+        for rank, own in _signals(topic, candidates, settings, similarity, papers).items()
     }
 
 
 def _signals(
     question: str,
     candidates: list[_Candidate],
-    hits: Sequence[Hit],
     settings: AnswerSettings,
     similarity: Similarity,
     papers: Sequence[int],
@@ -260,9 +265,8 @@ def _signals(
     out = {}
     for rank in papers:
         signals = sentence_rank.features(
-            [sentence_rank.Sentence(c.text, c.position, c.overlap) for c in own[rank]],
+            own[rank],
             [cosine[c.text] for c in own[rank]],
-            len(split_sentences(hits[rank].abstract)),
             settings.quote_answer_cues,
             settings.quote_background_cues,
         )

@@ -28,6 +28,7 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 #: Question–sentence cosines, in the order of the sentences given.
 Similarity = Callable[[str, Sequence[str]], list[float]]
@@ -54,23 +55,36 @@ _WE = re.compile(
 _DIGIT = re.compile(r"\d")
 
 
+class Quotable(Protocol):
+    """What the extractive scorer already knows of a sentence (its candidates are these)."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def position(self) -> int: ...  # 0-based, in the abstract
+    @property
+    def overlap(self) -> float: ...  # IDF-weighted share of the question's content words
+    @property
+    def of(self) -> int: ...  # how many sentences its abstract has
+
+
 @dataclass(frozen=True)
 class Sentence:
-    """One quotable sentence of a paper, with what the extractive scorer already knows of it."""
+    """One quotable sentence of a paper, as :class:`Quotable` describes it."""
 
     text: str
-    position: int  # 0-based, in the abstract
-    overlap: float  # IDF-weighted share of the question's content words
+    position: int
+    overlap: float
+    of: int
 
 
 def features(
-    sentences: Sequence[Sentence],
+    sentences: Sequence[Quotable],
     cosines: Sequence[float],
-    n_sentences: int,
     answer_cues: Sequence[str],
     background_cues: Sequence[str],
 ) -> list[dict[str, float]]:
-    """The signals of each of one paper's ``sentences`` (``n_sentences``: how many its abstract has)."""
+    """The signals of each of one paper's ``sentences``."""
     overlaps = [s.overlap for s in sentences]
     mean = sum(overlaps) / len(overlaps) if overlaps else 0.0
     sd = math.sqrt(sum((o - mean) ** 2 for o in overlaps) / len(overlaps)) if overlaps else 0.0
@@ -89,8 +103,8 @@ def features(
                 "we": float(bool(_WE.search(s.text))),
                 "number": float(bool(_DIGIT.search(s.text))),
                 "first": float(s.position == 0),
-                "last": float(s.position == n_sentences - 1),
-                "position": s.position / max(n_sentences - 1, 1),
+                "last": float(s.position == s.of - 1),
+                "position": s.position / max(s.of - 1, 1),
                 "words": math.log(max(len(s.text.split()), 1)),
             }
         )

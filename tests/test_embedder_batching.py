@@ -93,19 +93,15 @@ def test_batch_composition_and_order_do_not_move_vectors(onnx_embedder: OnnxEmbe
 
 def test_worker_count_does_not_move_vectors(onnx_embedder: OnnxEmbedder) -> None:
     texts = TEXTS + _filler(12)
-    one = OnnxEmbedder(
-        onnx_embedder.name,
-        bundled_model_dir(),
-        _cache_dir(onnx_embedder),
-        max_tokens=onnx_embedder.max_tokens,
-        threads=1,
-    )
-    three = OnnxEmbedder(
-        onnx_embedder.name,
-        bundled_model_dir(),
-        _cache_dir(onnx_embedder),
-        max_tokens=onnx_embedder.max_tokens,
-        threads=3,
+    one, three = (
+        OnnxEmbedder(
+            onnx_embedder.name,
+            bundled_model_dir(),
+            _cache_dir(onnx_embedder),
+            max_tokens=onnx_embedder.max_tokens,
+            threads=n,
+        )
+        for n in (1, 3)
     )
     base = _vectors(onnx_embedder, texts)
     assert np.abs(_vectors(one, texts) - base).max() < TOLERANCE

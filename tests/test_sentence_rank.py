@@ -13,14 +13,14 @@ from rag.sentence_rank import FEATURES, Sentence, features, score
 from rag.settings import Settings
 
 SENTENCES = [
-    Sentence("In recent years, probing has drawn attention.", 0, 0.6),
-    Sentence("We propose a probe that reads hidden states.", 1, 0.3),
-    Sentence("It cuts errors by 41% on three benchmarks.", 3, 0.0),
+    Sentence("In recent years, probing has drawn attention.", 0, 0.6, 4),
+    Sentence("We propose a probe that reads hidden states.", 1, 0.3, 4),
+    Sentence("It cuts errors by 41% on three benchmarks.", 3, 0.0, 4),
 ]
 
 
 def test_each_signal_says_what_its_name_says() -> None:
-    got = features(SENTENCES, [0.1, 0.5, 0.2], 4, ["we propose"], ["in recent years"])
+    got = features(SENTENCES, [0.1, 0.5, 0.2], ["we propose"], ["in recent years"])
     assert [g["first"] for g in got] == [1.0, 0.0, 0.0]
     assert [g["last"] for g in got] == [0.0, 0.0, 1.0]  # the abstract has 4 sentences; the 4th is last
     assert [g["position"] for g in got] == pytest.approx([0.0, 1 / 3, 1.0])
@@ -36,12 +36,12 @@ def test_each_signal_says_what_its_name_says() -> None:
 
 
 def test_one_sentence_or_equal_overlaps_standardise_to_zero() -> None:
-    (only,) = features(SENTENCES[:1], [0.3], 1, [], [])
+    (only,) = features([Sentence(SENTENCES[0].text, 0, 0.6, 1)], [0.3], [], [])
     assert only["overlap_z"] == 0.0 and only["first"] == only["last"] == 1.0 and only["position"] == 0.0
 
 
 def test_the_score_is_the_models_log_odds() -> None:
-    signals = features(SENTENCES, [0.1, 0.5, 0.2], 4, [], [])
+    signals = features(SENTENCES, [0.1, 0.5, 0.2], [], [])
     model = {"intercept": -1.0, "number": 2.0, "first": -1.5}
     assert [score(s, model) for s in signals] == pytest.approx([-2.5, -1.0, 1.0])
     assert score(signals[0], {}) == 0.0
