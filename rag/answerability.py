@@ -27,6 +27,7 @@ from functools import lru_cache
 from typing import Literal
 
 from rag.text import NameIndex, content_terms, names_in, numbers_in, split_sentences, stem, unescape_latex
+from rag.text.names import GENERIC_NAMES
 from rag.text.stopwords import NLTK_ENGLISH
 
 _DIGITS = "zero one two three four five six seven eight nine ten"
@@ -78,11 +79,13 @@ _COUNT_WORDS = {w: float(i) for i, w in enumerate(_DIGITS.split())} | {
     "dozen": 12.0,
 }
 _ACRONYM = re.compile(r"\(([A-Z][A-Za-z0-9]*?)s?\)")
-#: The field's own vocabulary in capitals: naming one of these doesn't name a particular thing.
-_GENERIC = _set(
-    "AI ML NLP LLM LM VLM MLLM RL DL CV GPU GPUs CPU API QA SOTA NN DNN CNN RNN LSTM GNN MLP SFT RLHF"
-)
 _DIGIT_LETTERS = {"2": "t", "4": "f"}  # T2I = text-to-image, B4 = before
+#: Who a sample size counts: "how many participants" is answered by "(n=981)" or "N = 1,222".
+_SAMPLED = _set(
+    "participant subject patient people person user respondent individual adult child student worker "
+    "volunteer annotator rater player clinician physician doctor nurse case sample",
+    stemmed=True,
+)
 
 
 @dataclass(frozen=True)
@@ -345,7 +348,7 @@ def _answers(sentence: Sentence, ask: Ask, title: bool = False) -> list[int]:
         if not ask.names.mentions(name)
         and name not in spelled
         and name.rstrip("s") not in own
-        and name.rstrip("s") not in _GENERIC
+        and name.rstrip("s") not in GENERIC_NAMES
     ]
 
 
@@ -358,7 +361,14 @@ def slot_filled(sentence: Sentence, ask: Ask, window: int, title: bool = False) 
     near = [i for i, s in enumerate(sentence.stems) if s in stems]
     if ask.kind == "description":
         return bool(near)
+    if ask.kind == "quantity" and stems & _SAMPLED and _sample_size(sentence, ask):
+        return True
     return any(abs(a - n) <= window for a in _answers(sentence, ask, title) for n in near)
+
+
+def _sample_size(sentence: Sentence, ask: Ask) -> bool:
+    """Does ``sentence`` give a sample size ("n=981", "N = 1,222"), the answer to "how many people"?"""
+    return any(i and sentence.stems[i - 1] == "n" for i in _answers(sentence, ask))
 
 
 def has_answer_type(sentence: Sentence, ask: Ask, title: bool = False) -> bool:

@@ -12,13 +12,13 @@ background ("In recent years", "remains challenging", an abstract's opening sent
 The question's shape (:mod:`rag.question_shape`) decides the answer's form:
 
 - ``which`` / ``compare``: one line per relevant paper (its best sentences), papers in retrieval order;
-  a paper is relevant when its best sentence scores at least ``synthesis_rank_step`` × (rank − 1)
-  of the best paper's (a fit on the calibration half: the retrieval rank separated the papers a
-  question needs from the rest better than any score, the question–sentence cosine included);
-  a paper the question names is always given a line. Given the question–sentence cosines (the
-  engine passes them from its shared sentence vectors), a paper's sentences are then ordered by
-  :mod:`rag.sentence_rank`'s fitted model, which finds the sentence holding the asked-for method or
-  finding more often than the overlap score;
+  the top paper is relevant, and a paper below it when :mod:`rag.paper_rank`'s fitted model of its
+  retrieval score says the question needs it (without that model: when its best sentence scores at
+  least ``synthesis_rank_step`` × (rank − 1) of the best paper's), provided one of its sentences
+  shares a word with the question; a paper the question names is always given a line. Given the
+  question–sentence cosines (the engine passes them from its shared sentence vectors), a paper's
+  sentences are then ordered by :mod:`rag.sentence_rank`'s fitted model, which finds the sentence
+  holding the asked-for method or finding more often than the overlap score;
 - ``about``: the sentences of the one paper the question is about;
 - ``fact``: the best sentences wherever they are (a paper may give several).
 
@@ -33,10 +33,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rag import sentence_rank
+from rag import paper_rank, sentence_rank
 from rag.question_shape import QuestionShape, read_shape
 from rag.sentence_rank import Similarity
-from rag.text import NameIndex, content_terms, split_sentences
+from rag.text import NameIndex, content_terms, is_generic, split_sentences
 from rag.types import Hit
 
 if TYPE_CHECKING:
@@ -187,7 +187,11 @@ def _per_paper(
     def relevant(c: _Candidate) -> bool:
         if every_paper:
             return True
-        return top > 0 and c.score > 0 and c.score >= settings.synthesis_rank_step * (c.rank - 1) * top
+        if top <= 0 or c.score <= 0:
+            return False
+        if settings.paper_model:
+            return paper_rank.needed(hits, c.rank, settings.paper_model, settings.paper_threshold)
+        return c.score >= settings.synthesis_rank_step * (c.rank - 1) * top
 
     keep = [c for c in sorted(best.values(), key=lambda c: c.rank) if c.rank in named or relevant(c)]
     keep.sort(key=lambda c: (c.rank not in named, -c.score, c.rank))
@@ -218,16 +222,21 @@ def _ranked_within_papers(
     similarity: Similarity,
 ) -> list[_Candidate]:
     """Each of ``papers`` (ranks) with its top ``synthesis_sentences_per_paper`` sentences by the fitted
-    model (near-duplicates skipped)."""
+    model (near-duplicates skipped; past the second, only those scoring ``synthesis_extra_min_score``)."""
     out: list[_Candidate] = []
     for own in _signals(question, candidates, settings, similarity, papers).values():
         scored = sorted(
             own, key=lambda pair: (-sentence_rank.score(pair[1], settings.sentence_model), pair[0].position)
         )
         picked: list[_Candidate] = []
-        for cand, _ in scored:
+        for cand, signals in scored:
             if len(picked) >= settings.synthesis_sentences_per_paper:
                 break
+            if (
+                len(picked) >= 2
+                and sentence_rank.score(signals, settings.sentence_model) < settings.synthesis_extra_min_score
+            ):
+                break  # a third sentence only when it likely holds an answer, not the paper's background
             if not _near_duplicate(cand, picked, settings):
                 picked.append(cand)
         out += picked
@@ -275,11 +284,13 @@ def _signals(
 
 
 def _named_papers(shape: QuestionShape, hits: Sequence[Hit]) -> set[int]:
-    """Ranks of papers whose title names something the question names ("LoFiT", "GrAInS")."""
-    if not shape.names:
+    """Ranks of papers whose title names something the question names ("LoFiT", "GrAInS"; not the
+    field's vocabulary: "LLMs" names no paper)."""
+    names = [n for n in shape.names if not is_generic(n)]
+    if not names:
         return set()
     titles = [NameIndex.of(h.title) for h in hits]
-    return {rank for rank, t in enumerate(titles) if any(t.mentions(n) for n in shape.names)}
+    return {rank for rank, t in enumerate(titles) if any(t.mentions(n) for n in names)}
 
 
 def _paper_about(shape: QuestionShape, candidates: list[_Candidate], hits: Sequence[Hit]) -> int:

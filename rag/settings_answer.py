@@ -175,16 +175,43 @@ class AnswerSettings(BaseModel):
         "evals/sets/synthesis.jsonl + sample.jsonl multi-paper questions: a logistic model of 'the paper is "
         "gold' on the score share, the dense-cosine gap and the rank (5-fold AUC 0.91; share alone 0.84, "
         "the cosine gap added little) weighed the rank at ~0.5 share a step. End to end on that half (k=5): "
-        "papers cited / needed 0.79 at 59 % of cited papers gold (step 0.35: 0.81/52 %; 0.65: 0.76/60 %).",
+        "papers cited / needed 0.79 at 59 % of cited papers gold (step 0.35: 0.81/52 %; 0.65: 0.76/60 %). "
+        "Used only when answer.paper_model is empty.",
+    )
+    paper_model: dict[str, float] = Field(
+        calibrated("answer.paper_model"),
+        description="Calibrated: the values are in rag/calibration.json (python -m evals.calibrate_papers --write; "
+        "its _provenance gives the data, the split and the held-out figures). The logistic model of 'the "
+        "question needs this paper' that decides which papers below the top one a which-papers or comparison "
+        "answer gives a line to (rag/paper_rank.py): each of its FEATURES (and 'intercept') to its weight. "
+        "Fitted on z-score fusion scores (retrieval.fusion): refit after changing the fusion. Empty: "
+        "answer.synthesis_rank_step decides.",
+    )
+    paper_threshold: float = Field(
+        calibrated("answer.paper_threshold"),
+        ge=0,
+        le=1,
+        description="Calibrated (python -m evals.calibrate_papers --write): a paper below the top one gets a "
+        "line when answer.paper_model gives it at least this probability; chosen on the calibration half to "
+        "make the smaller of 'share of needed papers cited' and 'share of cited papers needed' largest.",
     )
     synthesis_sentences_per_paper: int = Field(
-        2,
+        3,
         ge=1,
         le=5,
-        description="Most sentences a which-papers or comparison answer quotes from one paper (its best, then "
-        "those scoring at least answer.synthesis_next_share of it). On the calibration half of the "
-        "multi-paper questions (evals/sets/synthesis.jsonl + sample.jsonl) fact coverage was 0.24 with 1, "
-        "0.38 with 2 (share 0.6), 0.43 with 3; 2 keeps a paper's line short.",
+        description="Most sentences a which-papers or comparison answer quotes from one paper (its top ones by "
+        "answer.sentence_model; without it, its best and those scoring at least answer.synthesis_next_share "
+        "of it). Chosen on the calibration half of evals/sets/synthesis.jsonl (askpapers eval --half "
+        "calibration), with answer.paper_model giving ~2 papers a line: multi-paper fact coverage 0.44 with "
+        "2, 0.54 with 3, 0.59 with 4 (longer lines). Before those models: 0.24 with 1, 0.38 with 2, 0.43 with 3.",
+    )
+    synthesis_extra_min_score: float = Field(
+        -2.0,
+        description="A paper's third and later sentence in a paper-by-paper answer is quoted only when "
+        "answer.sentence_model gives it at least these log-odds of holding an answer (a background sentence "
+        "that merely shares the question's words scores lower). Chosen on the calibration half of "
+        "evals/sets/synthesis.jsonl: no limit, -2.5 and -2.0 all gave multi-paper fact coverage 0.54 (-2.0 "
+        "with 212 sentences instead of 220); -1.5: 0.51 (183); -1.0: 0.46 (155).",
     )
     synthesis_next_share: float = Field(
         0.6,

@@ -201,3 +201,24 @@ def test_with_cosines_a_papers_sentences_are_ordered_by_the_fitted_model() -> No
         "We train a linear probe on the hidden states of the model.",
         "The probe cuts hallucination by 41% on three benchmarks.",
     ]
+
+
+def test_a_third_sentence_is_quoted_only_when_the_model_finds_it_likely_to_answer() -> None:
+    """The model's log-odds here: the finding 2, the probe 0, the opening −2 (its 'first' weight)."""
+    question = "Which papers reduce hallucination in language models?"
+    hits = [hit("r", "Probing Hallucination", RESULT)]
+
+    def cosines(q: str, texts: list[str]) -> list[float]:
+        return [0.5] * len(texts)
+
+    three = AnswerSettings(
+        synthesis_sentences_per_paper=3,
+        sentence_model={"number": 2.0, "first": -2.0},
+        synthesis_extra_min_score=-3.0,
+    )
+    (loose,) = ExtractiveAnswerer(three, cosines).answer(question, hits)
+    strict = three.model_copy(update={"synthesis_extra_min_score": -1.0})
+    (tight,) = ExtractiveAnswerer(strict, cosines).answer(question, hits)
+    assert isinstance(loose, Draft) and isinstance(tight, Draft)
+    assert len(loose.claims) == 3 and loose.claims[0].text == RESULT.split(". ")[0] + "."
+    assert [c.text for c in tight.claims] == [c.text for c in loose.claims[1:]]

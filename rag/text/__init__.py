@@ -19,7 +19,7 @@ from rag.text.markers import (
     rewrite_markers,
     strip_markers,
 )
-from rag.text.names import NameIndex, canonical, names_in, position
+from rag.text.names import NameIndex, canonical, is_generic, names_in, position
 from rag.text.numbers import numbers_in, unescape_latex, values_in
 from rag.text.sentences import sentence_ends, split_sentences
 from rag.text.stopwords import QUESTION_WORDS, RESEARCH_WORDS, STOPWORDS
@@ -36,6 +36,7 @@ __all__ = [
     "content_terms",
     "marker_numbers",
     "markers_before_stop",
+    "is_generic",
     "names_in",
     "numbers_in",
     "position",

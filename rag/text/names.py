@@ -27,6 +27,14 @@ NAME_SHAPED = re.compile(rf"(?<![^{_SEPARATOR}])[A-Za-z][^{_SEPARATOR}]*")
 _ATOM = re.compile(r"[a-z]+|\d+|[^\W\da-z_]+")
 _POSSESSIVE = re.compile(r"['’]s$")
 _PLURAL = re.compile(r"(?<=[A-Z])s$")  # LLMs -> LLM
+#: The field's own vocabulary in capitals: naming one of these doesn't name a particular thing.
+_GENERIC = "AI ML NLP LLM LM VLM MLLM RL DL CV GPU GPUs CPU API QA SOTA NN DNN CNN RNN LSTM GNN MLP SFT RLHF"
+GENERIC_NAMES = frozenset(_GENERIC.split())
+
+
+def is_generic(name: str) -> bool:
+    """Is ``name`` the field's vocabulary ("LLM", "LLMs", "VLM's"), not a particular thing?"""
+    return _PLURAL.sub("", _POSSESSIVE.sub("", name)) in GENERIC_NAMES
 
 
 def _name_tokens(text: str) -> list[tuple[str, bool]]:
