@@ -132,8 +132,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"fitted on {len(fit_rows)} questions: {model}, threshold {threshold}")
         recall, precision = figures(fit_rows, kept_by_model(fit_rows, model, threshold))
         print(f"calibration half (fitted on: optimistic): needed cited {recall}, cited needed {precision}\n")
-        fitted = settings.answer.model_copy(update={"paper_model": model, "paper_threshold": threshold})
-        before = settings.answer.model_copy(update={"paper_model": {}})
+        answer = settings.answer.model_copy(update={"paper_model_fusion": settings.retrieval.fusion})
+        fitted = answer.model_copy(update={"paper_model": model, "paper_threshold": threshold})
+        before = answer.model_copy(update={"paper_model": {}})
         kinds = sorted({r.kind for r in held})
         print("| held-out half, cited papers | " + " | ".join(["all", *kinds]) + " |")
         print("|---|" + "---|" * (len(kinds) + 1))
@@ -152,14 +153,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         how = (
             "python -m evals.calibrate_papers --write: L2 logistic regression of 'the question needs this "
             "paper' on rag/paper_rank.py FEATURES over the papers below the top one among the top "
-            f"{settings.retrieval.k} (hybrid, z-score fusion) of the calibration half of the which-papers and "
+            f"{settings.retrieval.k} (hybrid, {settings.retrieval.fusion} fusion) of the calibration half of the which-papers and "
             f"comparison questions of evals/sets/{{synthesis,sample}}.jsonl ({len(fit_rows)} questions); "
             "threshold: the largest smaller-of(needed cited, cited needed) on that half. Held-out half "
             f"({len(held)} questions), the extractive answer's cited papers: needed cited {r_new}, cited "
             f"needed {p_new} (score-share rule before: {r_old}, {p_old})"
         )
-        calibration_file.write({"answer.paper_model": model, "answer.paper_threshold": threshold}, how)
-        print(f"\nwrote answer.paper_model and answer.paper_threshold to {calibration_file.FILE}")
+        fitted_values = {
+            "answer.paper_model": model,
+            "answer.paper_threshold": threshold,
+            "answer.paper_model_fusion": settings.retrieval.fusion,
+        }
+        calibration_file.write(fitted_values, how)
+        print(f"\nwrote {', '.join(fitted_values)} to {calibration_file.FILE}")
     return 0
 
 

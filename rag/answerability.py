@@ -26,8 +26,16 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-from rag.text import NameIndex, content_terms, names_in, numbers_in, split_sentences, stem, unescape_latex
-from rag.text.names import GENERIC_NAMES
+from rag.text import (
+    NameIndex,
+    content_terms,
+    is_generic,
+    names_in,
+    numbers_in,
+    split_sentences,
+    stem,
+    unescape_latex,
+)
 from rag.text.stopwords import NLTK_ENGLISH
 
 _DIGITS = "zero one two three four five six seven eight nine ten"
@@ -348,7 +356,7 @@ def _answers(sentence: Sentence, ask: Ask, title: bool = False) -> list[int]:
         if not ask.names.mentions(name)
         and name not in spelled
         and name.rstrip("s") not in own
-        and name.rstrip("s") not in GENERIC_NAMES
+        and not is_generic(name)
     ]
 
 

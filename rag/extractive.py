@@ -14,8 +14,8 @@ The question's shape (:mod:`rag.question_shape`) decides the answer's form:
 - ``which`` / ``compare``: one line per relevant paper (its best sentences), papers in retrieval order;
   the top paper is relevant, and a paper below it when :mod:`rag.paper_rank`'s fitted model of its
   retrieval score says the question needs it (without that model: when its best sentence scores at
-  least ``synthesis_rank_step`` × (rank − 1) of the best paper's), provided one of its sentences
-  shares a word with the question; a paper the question names is always given a line. Given the
+  least ``synthesis_rank_step`` × (rank − 1) of the best paper's), provided its best sentence scores
+  above zero (overlap and cues); a paper the question names is always given a line. Given the
   question–sentence cosines (the engine passes them from its shared sentence vectors), a paper's
   sentences are then ordered by :mod:`rag.sentence_rank`'s fitted model, which finds the sentence
   holding the asked-for method or finding more often than the overlap score;
@@ -226,16 +226,14 @@ def _ranked_within_papers(
     out: list[_Candidate] = []
     for own in _signals(question, candidates, settings, similarity, papers).values():
         scored = sorted(
-            own, key=lambda pair: (-sentence_rank.score(pair[1], settings.sentence_model), pair[0].position)
+            ((sentence_rank.score(signals, settings.sentence_model), cand) for cand, signals in own),
+            key=lambda pair: (-pair[0], pair[1].position),
         )
         picked: list[_Candidate] = []
-        for cand, signals in scored:
+        for logit, cand in scored:
             if len(picked) >= settings.synthesis_sentences_per_paper:
                 break
-            if (
-                len(picked) >= 2
-                and sentence_rank.score(signals, settings.sentence_model) < settings.synthesis_extra_min_score
-            ):
+            if len(picked) >= 2 and logit < settings.synthesis_extra_min_score:
                 break  # a third sentence only when it likely holds an answer, not the paper's background
             if not _near_duplicate(cand, picked, settings):
                 picked.append(cand)

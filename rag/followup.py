@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from rag import prompt
 from rag.records import normalise_title
-from rag.text import names_in
+from rag.text import is_generic, names_in
 from rag.types import Answer, History, Hit
 
 if TYPE_CHECKING:
@@ -145,10 +145,10 @@ def resolve(question: str, history: History | None) -> Resolved:
         listed = _listing(papers) + ("’" if owner else "")
         return Resolved(_PLURAL.sub(listed, question, count=1), tuple(papers))
     if m := _SINGULAR.search(question):
-        names = names_in(asked[-1])
+        names = [n for n in names_in(asked[-1]) if not is_generic(n)]  # "it" is never "LLMs"
         answers = [content for role, content in turns(history) if role == "assistant"]
         if not names and answers:  # else the one thing the previous answer named ("LogicGuide [1].")
-            named = names_in(answers[-1])
+            named = [n for n in names_in(answers[-1]) if not is_generic(n)]
             names = named if len(named) == 1 else []
         titled = [n for n in names if any(n.lower() in p.title.lower() for p in papers)]
         candidates = titled if titled or papers else names

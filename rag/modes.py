@@ -58,13 +58,13 @@ def _nothing_needed(settings: Settings) -> str:
 
 
 def _extractive(settings: Settings, llm: LLM | None, similarity: Similarity | None) -> Answerer:
-    return ExtractiveAnswerer(settings.answer, similarity)
+    return ExtractiveAnswerer(settings.answer_settings(), similarity)
 
 
 def _written(settings: Settings, llm: LLM | None, similarity: Similarity | None) -> Answerer:
     if llm is None:
         raise ConfigError("this answer mode writes with a model, and none was made")
-    return LLMAnswerer(llm, settings.llm, settings.answer, similarity=similarity)
+    return LLMAnswerer(llm, settings.llm, settings.answer_settings(), similarity=similarity)
 
 
 def _check_openai(settings: Settings) -> str:

@@ -3,8 +3,9 @@ needs this paper".
 
 A which-papers or comparison question needs two to four of the top five papers. Giving a line to
 every paper whose best sentence overlaps the question enough cited 0.83 of the papers the held-out
-questions need, but only 0.59 of the papers it cited were needed: a paper at rank three to five
-almost always shares the question's words. The retriever's fused score says more: over the papers
+questions of evals/sets/synthesis.jsonl and sample.jsonl need, but only 0.59 of the papers it cited
+were needed (0.70 once "LLMs" no longer made every paper with "LLM" in its title a named one): a paper
+at rank three to five almost always shares the question's words. The retriever's fused score says more: over the papers
 at ranks three to five it separated the needed ones from the rest with AUC 0.79–0.85 on the two
 halves of the question sets, the best sentence's overlap with 0.59–0.86 and the question–sentence
 cosine with 0.57–0.72 (neither added to the score in a model).
@@ -17,8 +18,9 @@ Signals of the paper at 0-based rank ``r`` among the hits (:data:`FEATURES`):
 
 The weights and the threshold are fitted by ``python -m evals.calibrate_papers`` on the calibration
 half of the question sets and kept in rag/calibration.json (``answer.paper_model``,
-``answer.paper_threshold``). The top paper is always given a line, and so is a paper the question
-names; the model decides the rest.
+``answer.paper_threshold``, with the fusion they were fitted under). The top paper is given a line,
+and so is a paper the question names (each when one of its sentences scores above zero in
+:mod:`rag.extractive`); the model decides the rest.
 """
 
 from __future__ import annotations
@@ -49,5 +51,5 @@ def probability(signals: Mapping[str, float], model: Mapping[str, float]) -> flo
 
 
 def needed(hits: Sequence[Hit], rank: int, model: Mapping[str, float], threshold: float) -> bool:
-    """Does the answer give the paper at ``rank`` a line? The top paper always; the rest by the model."""
+    """Is the paper at ``rank`` one the question needs? The top paper is; the rest as the model says."""
     return rank == 0 or probability(features(hits, rank), model) >= threshold

@@ -97,6 +97,13 @@ class Settings(BaseSettings):
         return self
 
     # --- derived values -------------------------------------------------
+    def answer_settings(self) -> AnswerSettings:
+        """The answer section as the retrieval in effect allows: the paper model was fitted on one
+        fusion's scores (answer.paper_model_fusion); under another, the score-share rule decides."""
+        if self.answer.paper_model and self.answer.paper_model_fusion != self.retrieval.fusion:
+            return self.answer.model_copy(update={"paper_model": {}})
+        return self.answer
+
     @property
     def answer_mode(self) -> str:
         """The mode 'auto' resolves to."""

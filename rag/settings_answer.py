@@ -184,8 +184,14 @@ class AnswerSettings(BaseModel):
         "its _provenance gives the data, the split and the held-out figures). The logistic model of 'the "
         "question needs this paper' that decides which papers below the top one a which-papers or comparison "
         "answer gives a line to (rag/paper_rank.py): each of its FEATURES (and 'intercept') to its weight. "
-        "Fitted on z-score fusion scores (retrieval.fusion): refit after changing the fusion. Empty: "
+        "Empty, or fitted under another retrieval.fusion than the one in effect (answer.paper_model_fusion): "
         "answer.synthesis_rank_step decides.",
+    )
+    paper_model_fusion: str = Field(
+        calibrated("answer.paper_model_fusion"),
+        description="Calibrated (python -m evals.calibrate_papers --write): the retrieval.fusion whose scores "
+        "answer.paper_model was fitted on. Fused scores of another fusion have another scale, so under "
+        "another fusion the model is not used (Settings.answer_settings).",
     )
     paper_threshold: float = Field(
         calibrated("answer.paper_threshold"),
@@ -203,7 +209,8 @@ class AnswerSettings(BaseModel):
         "answer.sentence_model; without it, its best and those scoring at least answer.synthesis_next_share "
         "of it). Chosen on the calibration half of evals/sets/synthesis.jsonl (askpapers eval --half "
         "calibration), with answer.paper_model giving ~2 papers a line: multi-paper fact coverage 0.44 with "
-        "2, 0.54 with 3, 0.59 with 4 (longer lines). Before those models: 0.24 with 1, 0.38 with 2, 0.43 with 3.",
+        "2, 0.54 with 3, 0.59 with 4 (longer lines); without the sentence model (its empty setting) 0.37 with 2, 0.40 "
+        "with 3. Before both models: 0.24 with 1, 0.38 with 2, 0.43 with 3.",
     )
     synthesis_extra_min_score: float = Field(
         -2.0,
@@ -211,7 +218,8 @@ class AnswerSettings(BaseModel):
         "answer.sentence_model gives it at least these log-odds of holding an answer (a background sentence "
         "that merely shares the question's words scores lower). Chosen on the calibration half of "
         "evals/sets/synthesis.jsonl: no limit, -2.5 and -2.0 all gave multi-paper fact coverage 0.54 (-2.0 "
-        "with 212 sentences instead of 220); -1.5: 0.51 (183); -1.0: 0.46 (155).",
+        "with 212 sentences instead of 220); -1.5: 0.51 (183); -1.0: 0.46 (155). On the scale of the "
+        "sentence model's log-odds: recheck it when python -m evals.calibrate_quotes --write refits the model.",
     )
     synthesis_next_share: float = Field(
         0.6,

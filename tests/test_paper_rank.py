@@ -46,6 +46,25 @@ def test_an_answer_quotes_only_the_papers_the_model_keeps() -> None:
     assert {q.source for q in select_quotes(question, hits, before)} == {1, 2, 3}
 
 
+def test_under_another_fusion_the_score_share_rule_decides() -> None:
+    """The model's weights are on z-score fused scores; RRF's are on another scale."""
+    zscore = Settings(retrieval={"fusion": "zscore"})
+    assert zscore.answer.paper_model_fusion == "zscore" and zscore.answer_settings().paper_model
+    rrf = Settings(retrieval={"fusion": "rrf"})
+    assert rrf.answer_settings().paper_model == {} and rrf.answer.paper_model  # the section itself is kept
+
+
+def test_a_top_paper_with_nothing_to_quote_gets_no_line() -> None:
+    """Its best sentence scores below zero (no shared word; a background cue): the next paper heads."""
+    hits = [
+        hit("a", 6.0, "Crops from space", "In recent years, satellites have drawn attention."),
+        hit("b", 4.0),
+    ]
+    fitted = AnswerSettings(paper_model={"intercept": 10.0}, paper_threshold=0.5)
+    question = "Which papers propose methods for steering language models?"
+    assert {q.source for q in select_quotes(question, hits, fitted)} == {2}
+
+
 def test_the_fields_vocabulary_names_no_paper() -> None:
     """'LLMs' in a which-papers question doesn't make every paper with 'LLM' in its title a named one;
     'CASAL' does."""

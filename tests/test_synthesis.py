@@ -94,6 +94,8 @@ def test_follow_up_references_resolve_to_the_previous_answers_papers_and_names()
     assert [p.paper_id for p in they.papers] == ["a", "s"]
     it = resolve("How much does it reduce hallucination?", [("What is SteerFix?", "…")])
     assert it.question == "How much does SteerFix reduce hallucination?" and not it.papers
+    generic = resolve("How much does it reduce hallucination?", [("What is SteerFix for LLMs?", "…")])
+    assert generic.question == "How much does SteerFix reduce hallucination?"  # "it" is never "LLMs"
     assert (
         resolve("What does the second paper report?", None).question == "What does the second paper report?"
     )
