@@ -1,6 +1,6 @@
 """Which of a paper's sentences answers the question: a logistic model over cheap signals.
 
-A paper-by-paper answer quotes each relevant paper's best one or two sentences. Ranking them by word
+A paper-by-paper answer quotes each relevant paper's best two or three sentences. Ranking them by word
 overlap with the question alone put the sentence holding the asked-for method or finding first for
 0.36 of the papers the held-out questions need: the background sentences restate the question's topic
 in its own words. This model adds where the sentence sits and what it says, and the question–sentence
