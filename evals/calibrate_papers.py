@@ -29,9 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from evals.intervals import Rate
-from evals.questions import calibration_ids, load_questions, resolve_gold
+from evals.questions import halved_sets, index_sample
 from evals.refusal_fit import fit_logistic
-from ingest.pipeline import ingest
 from rag import calibration as calibration_file
 from rag import paper_rank
 from rag.engine import Engine
@@ -41,7 +40,6 @@ from rag.sentence_rank import Similarity
 from rag.settings import AnswerSettings, Settings
 from rag.types import Hit
 
-REPO = Path(__file__).resolve().parent.parent
 SETS = ("synthesis", "sample")
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.02, 0.96, 0.01))
 
@@ -61,22 +59,15 @@ class Row:
 
 def measure(engine: Engine, settings: Settings) -> list[Row]:
     """Every paper-by-paper question with gold papers, and the top ``retrieval.k`` papers it retrieves."""
-    if engine.store.manifest.counts()[0] == 0:
-        ingest(settings, [str(REPO / "data" / "sample")], store=engine.store, progress=False)
+    index_sample(settings, engine.store)
     rows: list[Row] = []
-    for name in SETS:
-        questions = load_questions(REPO / "evals" / "sets" / f"{name}.jsonl")
-        resolve_gold(questions, engine.store.manifest)
-        halves = calibration_ids(questions)
-        for q in questions:
-            if not q.gold_ids or not read_shape(q.question).per_paper:
-                continue
-            hits = engine.search(q.question, k=settings.retrieval.k)
-            labels = [h.paper_id in q.gold_ids for h in hits]
-            kind = q.kind or q.type
-            rows.append(
-                Row(f"{name}:{q.id}", q.id in halves, kind, q.question, len(q.gold_ids), hits, labels)
-            )
+    for name, q, calibration in halved_sets(SETS, engine.store.manifest):
+        if not q.gold_ids or not read_shape(q.question).per_paper:
+            continue
+        hits = engine.search(q.question, k=settings.retrieval.k)
+        labels = [h.paper_id in q.gold_ids for h in hits]
+        kind = q.kind or q.type
+        rows.append(Row(f"{name}:{q.id}", calibration, kind, q.question, len(q.gold_ids), hits, labels))
     return rows
 
 

@@ -26,16 +26,14 @@ from pathlib import Path
 import numpy as np
 
 from evals.intervals import Rate
-from evals.questions import calibration_ids, load_questions, resolve_gold
+from evals.questions import halved_sets, index_sample
 from evals.refusal_fit import fit_logistic
-from ingest.pipeline import ingest
 from rag import calibration as calibration_file
 from rag import sentence_rank
 from rag.engine import Engine
 from rag.extractive import sentence_signals
 from rag.settings import Settings
 
-REPO = Path(__file__).resolve().parent.parent
 SETS = ("synthesis", "sample")
 
 
@@ -60,25 +58,20 @@ def measure(settings: Settings) -> list[Row]:
 
 
 def _measure(engine: Engine, settings: Settings) -> list[Row]:
-    if engine.store.manifest.counts()[0] == 0:
-        ingest(settings, [str(REPO / "data" / "sample")], store=engine.store, progress=False)
+    index_sample(settings, engine.store)
     rows: list[Row] = []
-    for name in SETS:
-        questions = load_questions(REPO / "evals" / "sets" / f"{name}.jsonl")
-        resolve_gold(questions, engine.store.manifest)
-        halves = calibration_ids(questions)
-        for q in questions:
-            if not q.gold_ids or not q.answer_facts:
+    for name, q, calibration in halved_sets(SETS, engine.store.manifest):
+        if not q.gold_ids or not q.answer_facts:
+            continue
+        facts = [f.lower() for f in q.answer_facts]
+        hits = engine.search(q.question, k=settings.retrieval.k)
+        signals = sentence_signals(q.question, hits, settings.answer, engine.sentence_vectors.similarity)
+        for rank, own in signals.items():
+            labels = [any(f in s.text.lower() for f in facts) for s, _, _ in own]
+            if hits[rank].paper_id not in q.gold_ids or not any(labels):
                 continue
-            facts = [f.lower() for f in q.answer_facts]
-            hits = engine.search(q.question, k=settings.retrieval.k)
-            signals = sentence_signals(q.question, hits, settings.answer, engine.sentence_vectors.similarity)
-            for rank, own in signals.items():
-                labels = [any(f in s.text.lower() for f in facts) for s, _, _ in own]
-                if hits[rank].paper_id not in q.gold_ids or not any(labels):
-                    continue
-                for (_, score, sig), label in zip(own, labels, strict=True):
-                    rows.append(Row((name, q.id, rank), q.id in halves, q.kind or q.type, label, score, sig))
+            for (_, score, sig), label in zip(own, labels, strict=True):
+                rows.append(Row((name, q.id, rank), calibration, q.kind or q.type, label, score, sig))
     return rows
 
 

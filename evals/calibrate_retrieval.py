@@ -42,7 +42,7 @@ from pathlib import Path
 
 from evals.beir import beir_settings, load_beir
 from evals.metrics import ndcg_at, recall_uncapped, retrieval_scores
-from evals.questions import load_questions, resolve_gold
+from evals.questions import index_sample, load_questions, resolve_gold
 from evals.records import RetrievalSummary
 from ingest.pipeline import ingest
 from rag import calibration
@@ -198,8 +198,7 @@ def sample_pool(sample_home: Path) -> tuple[Pool, IndexStore, dict[str, set[str]
     """The sample set's answerable questions' candidate pool and gold papers; the caller closes the store."""
     settings = Settings(home=sample_home)
     store = IndexStore.open(settings)
-    if store.manifest.counts()[0] == 0:
-        ingest(settings, [str(REPO / "data" / "sample")], store=store, progress=False)
+    index_sample(settings, store)
     questions = [q for q in load_questions(SAMPLE_SET) if q.answerable]
     resolve_gold(questions, store.manifest)
     n = max(settings.retrieval.candidates, 10 * 4)  # as a search for 10 papers fetches

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag.errors import InputError
 from rag.index.manifest import Manifest
 from rag.records import normalise_title
 
+if TYPE_CHECKING:
+    from rag.index.store import IndexStore
+    from rag.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+#: The corpus the question sets are written on, and where the sets are.
+SAMPLE = REPO / "data" / "sample"
+SETS = REPO / "evals" / "sets"
 TYPES = ("fact", "concept", "multi", "unanswerable")
 #: Finer kinds a set may give a question (optional): which probe it is, for per-kind figures.
 KINDS = (
@@ -103,3 +112,22 @@ def calibration_ids(questions: Sequence[Question]) -> set[str]:
 
 def sha1_hex(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
+
+
+def index_sample(settings: Settings, store: IndexStore) -> None:
+    """Ingest data/sample (what the question sets are written on) into an empty ``store``."""
+    if store.manifest.counts()[0] == 0:
+        from ingest.pipeline import ingest
+
+        ingest(settings, [str(SAMPLE)], store=store, progress=False)
+
+
+def halved_sets(names: Sequence[str], manifest: Manifest) -> Iterator[tuple[str, Question, bool]]:
+    """Each question of evals/sets/<name>.jsonl with its gold papers resolved against ``manifest``: the
+    set's name, the question, and whether it is in the calibration half (:func:`calibration_ids`)."""
+    for name in names:
+        questions = load_questions(SETS / f"{name}.jsonl")
+        resolve_gold(questions, manifest)
+        halves = calibration_ids(questions)
+        for q in questions:
+            yield name, q, q.id in halves
