@@ -88,12 +88,14 @@ _COUNT_WORDS = {w: float(i) for i, w in enumerate(_DIGITS.split())} | {
 }
 _ACRONYM = re.compile(r"\(([A-Z][A-Za-z0-9]*?)s?\)")
 _DIGIT_LETTERS = {"2": "t", "4": "f"}  # T2I = text-to-image, B4 = before
-#: Who a sample size counts: "how many participants" is answered by "(n=981)" or "N = 1,222".
-_SAMPLED = _set(
+#: The people a study counts: "how many participants" is answered by "193 subjects" as well.
+_PEOPLE = _set(
     "participant subject patient people person user respondent individual adult child student worker "
-    "volunteer annotator rater player clinician physician doctor nurse case sample",
+    "volunteer annotator rater player clinician physician doctor nurse",
     stemmed=True,
 )
+#: Who a sample size counts: "how many participants" is answered by "(n=981)" or "N = 1,222".
+_SAMPLED = _PEOPLE | _set("case sample", stemmed=True)
 
 
 @dataclass(frozen=True)
@@ -366,6 +368,8 @@ def slot_filled(sentence: Sentence, ask: Ask, window: int, title: bool = False) 
     if ask.kind == "open":
         return True
     stems = ask.stems or ask.terms
+    if ask.kind == "quantity" and stems & _PEOPLE:
+        stems = stems | _PEOPLE  # "how many participants": "193 subjects" counts them too
     near = [i for i, s in enumerate(sentence.stems) if s in stems]
     if ask.kind == "description":
         return bool(near)
@@ -388,4 +392,13 @@ def anchor_share(sentence_stems: frozenset[str], ask: Ask) -> float:
     """Share of the asked-for words found among ``sentence_stems`` (1 when nothing specific is asked)."""
     if not ask.stems or ask.kind == "open":
         return 1.0
-    return len(ask.stems & sentence_stems) / len(ask.stems)
+    return len(ask.stems & as_asked(sentence_stems, ask)) / len(ask.stems)
+
+
+def as_asked(stems: frozenset[str], ask: Ask) -> frozenset[str]:
+    """``stems`` (of a sentence or an abstract) with the people a study counts named as the question
+    names them: "how many participants" is asked of an abstract that counts "193 subjects"."""
+    asked = (ask.stems | ask.terms) & _PEOPLE
+    if ask.kind != "quantity" or not asked or not stems & _PEOPLE:
+        return stems
+    return stems | asked

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 from rag.answerability import (
     Ask,
     anchor_share,
+    as_asked,
     has_answer_type,
     read_question,
     read_sentence,
@@ -105,7 +106,8 @@ def measure(
         return None
     ask = read_question(question)
     coverage = max(
-        len(ask.terms & content_terms(f"{h.title} {h.abstract}")) / max(len(ask.terms), 1) for h in hits
+        len(ask.terms & as_asked(content_terms(f"{h.title} {h.abstract}"), ask)) / max(len(ask.terms), 1)
+        for h in hits
     )
     dense = math.exp(max((h.dense_score or 0.0) for h in hits) - 1.0)
     retrieved = [NameIndex.of(f"{h.title}. {h.abstract}") for h in hits]

@@ -28,7 +28,6 @@ Its weights are settings (``answer.quote_*``, ``answer.synthesis_*``, :class:`ra
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -36,7 +35,7 @@ from typing import TYPE_CHECKING
 from rag import paper_rank, sentence_rank
 from rag.question_shape import QuestionShape, read_shape
 from rag.sentence_rank import Similarity
-from rag.text import NameIndex, content_terms, is_generic, split_sentences
+from rag.text import NameIndex, content_terms, is_generic, split_sentences, without_titles
 from rag.types import Hit
 
 if TYPE_CHECKING:
@@ -45,8 +44,6 @@ if TYPE_CHECKING:
 INTRO = "From the indexed abstracts (quoted verbatim):"
 #: The intro of an answer with one line per paper.
 PER_PAPER_INTRO = "From the indexed abstracts, paper by paper (quoted verbatim):"
-#: A paper's title as a resolved follow-up quotes it (rag/followup.py): “Title”.
-_QUOTED_TITLE = re.compile(r"“[^”]*”")
 #: A sentence is "in the best chunk" when its opening characters are: chunking may cut its end off.
 _CHUNK_MATCH_CHARS = 60
 
@@ -80,7 +77,7 @@ def select_quotes(
     (the pipeline gave only those papers). ``similarity`` gives question–sentence cosines: with
     it, a paper-by-paper answer orders each paper's sentences by the fitted model."""
     shape = read_shape(question)
-    topic = _QUOTED_TITLE.sub(" ", question)
+    topic = without_titles(question)
     focused = topic != question
     candidates = _score(topic, hits, settings, cues=shape.shape != "fact", focused=focused)
     if not candidates:
@@ -247,7 +244,7 @@ def sentence_signals(
     """Each paper's (0-based rank) quotable sentences: the sentence, its overlap-and-cues score, and
     its :mod:`rag.sentence_rank` signals — what the model is fitted on (evals/calibrate_quotes.py)."""
     shape = read_shape(question)
-    topic = _QUOTED_TITLE.sub(" ", question)
+    topic = without_titles(question)
     candidates = _score(topic, hits, settings, cues=shape.shape != "fact", focused=topic != question)
     papers = list(dict.fromkeys(c.rank for c in candidates))
     return {

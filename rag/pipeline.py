@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from rag import citations, followup, prompt
 from rag.errors import ConfigError
 from rag.stages import Answerer, Gate, Rewriter, Searcher, SentenceChecker
+from rag.text import content_terms, without_titles
 from rag.types import Answer, Citation, Draft, Filters, History, SentenceCheck
 
 
@@ -49,9 +50,14 @@ class Pipeline:
         retrieval = self.searcher.retrieve(standalone, k, filters)
         timings = dict(retrieval.timings)
         hits = list(retrieval.hits)
+        asked = standalone
         if resolved.papers:  # a follow-up about named papers is answered from those papers
             hits = followup.find_papers(resolved.papers, hits) or hits
-        evidence = self.gate.assess(standalone, hits)
+            # and the gate weighs what is asked of them (their titles are no words of the question),
+            # unless nothing is ("What does “X” find?": the titles are all there is to weigh)
+            topic = without_titles(standalone)
+            asked = topic if content_terms(topic, question=True) else standalone
+        evidence = self.gate.assess(asked, hits)
         t_answer = time.perf_counter()
         streamed = False
         if evidence.weak:

@@ -7,7 +7,7 @@ import pytest
 
 from evals.calibrate_papers import Row, figures, fit, kept_by_model, measure
 from rag import paper_rank
-from rag.answerability import read_question, read_sentence, slot_filled
+from rag.answerability import anchor_share, read_question, read_sentence, slot_filled
 from rag.engine import Engine
 from rag.extractive import select_quotes
 from rag.settings import AnswerSettings, Settings
@@ -88,6 +88,13 @@ def test_a_sample_size_answers_how_many_people() -> None:
     )
     layers = read_question("How many layers does the steered model have?")
     assert not slot_filled(read_sentence("The model was steered in a study (n=981)."), layers, 6)
+    # the people a study counts, by another name: "participants" are counted as "193 subjects"
+    mdpe = read_question("How many participants were in the MDPE dataset?")
+    subjects = read_sentence("It comprises over 104 hours of videos from 193 subjects.")
+    assert slot_filled(subjects, mdpe, 6) and anchor_share(frozenset(subjects.stems), mdpe) == 1.0
+    videos = read_question("How many videos were in the MDPE dataset?")
+    adults = read_sentence("The 193 subjects were all adults.")
+    assert not slot_filled(adults, videos, 6) and anchor_share(frozenset(adults.stems), videos) == 0.0
 
 
 def test_the_threshold_balances_found_and_correct_papers() -> None:

@@ -104,8 +104,10 @@ def test_rule_rewriter_resolves_references_and_prepends_the_previous_question_to
     ]
     assert rule.rewrite("How accurate is it?", history) == "How accurate is CloudFormer?"  # not concatenated
     assert (
-        rule.rewrite("and BLEU?", [("What is CloudFormer?", "A model.")]) == "What is CloudFormer? and BLEU?"
-    )
+        rule.rewrite("and BLEU?", [("What is CloudFormer?", "A model.")]) == "What is BLEU?"
+    )  # asked of BLEU
+    two = [("What ROUGE score does LoFiT get?", "0.41.")]  # which of two names? the question is prepended
+    assert rule.rewrite("and BLEU?", two) == "What ROUGE score does LoFiT get? and BLEU?"
     standalone = "Which datasets evaluate logical reasoning of language models?"
     assert rule.rewrite(standalone, history) == standalone
     assert rule.rewrite("How accurate is it?", None) == "How accurate is it?"

@@ -3,10 +3,13 @@ resolve their references: fast tests on in-memory hits, then one end-to-end run 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from rag import prompt
 from rag.answerers import ExtractiveAnswerer
+from rag.evidence import Evidence
 from rag.followup import find_papers, previous_papers, resolve
 from rag.question_shape import read_shape
 from rag.settings import AnswerSettings
@@ -125,6 +128,60 @@ def test_a_follow_up_about_the_second_paper_is_answered_from_that_paper_alone() 
     assert searcher.asked == [answer.standalone_question]  # searched as resolved
 
 
+def test_an_ordinal_after_a_follow_up_about_one_paper_counts_in_the_earlier_list() -> None:
+    listing = _previous(HITS, [1, 2, 3])
+    one = Answer(
+        "What does the second paper find?", "…", {}, [HITS[1]],
+        [SentenceCheck(ABSTAIN, [1], 0.9, True, quoted=True)], False, "extractive",
+        standalone_question=f"What does “{HITS[1].title}” find?",
+    )  # fmt: skip
+    both = resolve("How does it compare with the first one?", [listing, one])
+    assert both.question == f"How does “Abstain” compare with “{HITS[0].title}”?"  # "it": the one paper
+    assert [p.paper_id for p in both.papers] == ["a", "s"] and read_shape(both.question).shape == "compare"
+    assert [p.paper_id for p in resolve("What does the third paper find?", [listing, one]).papers] == ["o"]
+    assert [p.paper_id for p in resolve("What does the first one find?", [listing]).papers] == ["s"]
+    assert [p.paper_id for p in resolve("What does the first one find?", [one]).papers] == ["a"]
+    assert resolve("What does the fourth paper find?", [listing, one]).papers == ()  # no fourth: as asked
+
+
+def test_what_about_asks_the_previous_question_of_another_thing() -> None:
+    mdpe = [("How many participants were in the MDPE dataset?", "…")]
+    assert resolve("What about BAH?", mdpe).question == "How many participants were in the BAH dataset?"
+    assert resolve("And the BAH dataset?", mdpe).question == "How many participants were in the BAH dataset?"
+    assert resolve("and how many authors?", mdpe).question == "and how many authors?"  # its own question
+    assert resolve("What about the second paper?", mdpe).question == "What about the second paper?"
+    two = [("What ROUGE score does LoFiT get?", "…")]
+    assert resolve("What about BLEU?", two).question == "What about BLEU?"  # which of two? the rewriter's
+    # the previous question as it was searched: a chain of follow-ups keeps its subject
+    chained = Answer(
+        "How many tasks does it contain?", "…", {}, [], [], False, "extractive",
+        standalone_question="How many tasks does BIG-bench contain?",
+    )  # fmt: skip
+    assert resolve("What about MMLU?", [chained]).question == "How many tasks does MMLU contain?"
+
+
+class _AskedGate(FixedGate):
+    def __init__(self) -> None:
+        super().__init__(False)
+        self.asked: list[str] = []
+
+    def assess(self, question: str, hits: Sequence[Hit]) -> Evidence:
+        self.asked.append(question)
+        return super().assess(question, hits)
+
+
+def test_the_gate_weighs_what_a_follow_up_asks_of_its_papers_not_their_titles() -> None:
+    run = pipeline(ExtractiveAnswerer(ANSWER))
+    gate = _AskedGate()
+    run = type(run)("fake", run.rewriter, FakeSearcher(HITS), gate, run.answerer, FakeVerifier())
+    history = [_previous(HITS, [1, 2])]
+    *_, answer = run.run("Which of them use math benchmarks?", k=5, history=history)
+    assert isinstance(answer, Answer) and "SteerFix" in (answer.standalone_question or "")
+    assert "SteerFix" not in gate.asked[-1] and "math benchmarks" in gate.asked[-1]
+    *_, found = run.run("What does the second paper find?", k=5, history=history)  # nothing else asked
+    assert isinstance(found, Answer) and gate.asked[-1] == found.standalone_question
+
+
 def test_a_resolved_follow_up_scores_without_the_quoted_titles() -> None:
     # "What does the second paper find?" resolved: no content word is left but the title, and the
     # pipeline gave that paper alone: its contribution sentences are quoted, not its background
@@ -224,3 +281,12 @@ def test_a_third_sentence_is_quoted_only_when_the_model_finds_it_likely_to_answe
     assert isinstance(loose, Draft) and isinstance(tight, Draft)
     assert len(loose.claims) == 3 and loose.claims[0].text == RESULT.split(". ")[0] + "."
     assert [c.text for c in tight.claims] == [c.text for c in loose.claims[1:]]
+
+
+def test_on_the_sample_index_subjects_count_as_participants_and_what_about_asks_again(sample_engine) -> None:  # type: ignore[no-untyped-def]
+    # MDPE's abstract counts "193 subjects": no longer refused as "none of them says how many participants"
+    mdpe = sample_engine.ask("How many participants were in the MDPE dataset?", mode="extractive", k=5)
+    assert not mdpe.refused and "MDPE" in mdpe.sources[0].title
+    bah = sample_engine.ask("What about BAH?", mode="extractive", k=5, history=[mdpe])
+    assert bah.standalone_question == "How many participants were in the BAH dataset?"  # not concatenated
+    assert not bah.refused and "224 participants" in bah.text

@@ -165,7 +165,8 @@ def build_app(engine: Engine) -> gr.Blocks:
                     chat[-1] = {"role": "assistant", "content": filters_html(facts, filters, n)}
                     yield question, chat, render.sources_html(None), answers, hidden, gr.skip()
                     return
-                history = conversation.history(answers[-server.max_history_turns :])
+                # the Answers themselves: a follow-up finds the papers they cited by id, not by title
+                history = answers[-server.max_history_turns :]
                 for item in engine.ask_stream(asked, k=n, filters=filters, history=history, mode=mode):
                     if isinstance(item, str):
                         partial += item

@@ -1,5 +1,5 @@
-"""The chat's conversation beyond one answer: the history a follow-up is resolved against, and the
-Markdown export a user downloads (rag/answer_format.py writes it)."""
+"""The chat's conversation beyond one answer: the Markdown export a user downloads
+(rag/answer_format.py writes it). A follow-up is resolved against the session's Answers themselves."""
 
 from __future__ import annotations
 
@@ -10,15 +10,7 @@ from pathlib import Path
 from rag import answer_format
 from rag.types import Answer
 
-__all__ = ["export", "history"]
-
-
-def history(answers: list[Answer]) -> list[dict[str, str]]:
-    """The earlier turns as chat messages, for resolving a follow-up."""
-    turns: list[dict[str, str]] = []
-    for a in answers:
-        turns += [{"role": "user", "content": a.question}, {"role": "assistant", "content": a.text}]
-    return turns
+__all__ = ["export"]
 
 
 _EXPORTS: list[Path] = []  # this process's export folder, made on first use

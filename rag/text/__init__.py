@@ -5,7 +5,8 @@
 - :mod:`rag.text.terms` — tokens, the stemmer, and the terms built from them (BM25 indexes and
   queries them; refusal, extractive answers and support compare them);
 - :mod:`rag.text.numbers` — numbers with their units, compared by value;
-- :mod:`rag.text.names` — named things and whether a text mentions one (refusal and support);
+- :mod:`rag.text.names` — named things and whether a text mentions one (refusal and support), and
+  the “Title” a resolved follow-up names a paper by;
 - :mod:`rag.text.markers` — citation markers ("[1]", "[1, 3]", "[1-3]", "[1][2]").
 """
 
@@ -19,7 +20,7 @@ from rag.text.markers import (
     rewrite_markers,
     strip_markers,
 )
-from rag.text.names import NameIndex, canonical, is_generic, names_in, position
+from rag.text.names import NameIndex, canonical, is_generic, names_in, position, quote_title, without_titles
 from rag.text.numbers import numbers_in, unescape_latex, values_in
 from rag.text.sentences import sentence_ends, split_sentences
 from rag.text.stopwords import QUESTION_WORDS, RESEARCH_WORDS, STOPWORDS
@@ -38,6 +39,8 @@ __all__ = [
     "markers_before_stop",
     "is_generic",
     "names_in",
+    "quote_title",
+    "without_titles",
     "numbers_in",
     "position",
     "rewrite_markers",

@@ -112,3 +112,17 @@ def position(name: str, text: str) -> int | None:
     """Where ``name`` first occurs in ``canonical(text)``, or None."""
     match = _name_pattern(name).search(canonical(text))
     return match.start() if match else None
+
+
+#: A paper's title as a resolved follow-up writes it into the question: “Title” (rag/followup.py).
+_QUOTED_TITLE = re.compile(r"“[^”]*”")
+
+
+def quote_title(title: str) -> str:
+    """``title`` as a resolved follow-up names a paper: “Title”."""
+    return f"“{title}”"
+
+
+def without_titles(text: str) -> str:
+    """``text`` without the titles :func:`quote_title` wrote into it: what is asked of those papers."""
+    return _QUOTED_TITLE.sub(" ", text)
