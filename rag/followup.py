@@ -70,9 +70,10 @@ _SHORT_TITLE_MIN = 3
 _HEADED_LINE = re.compile(r"^(?P<title>.+?): “", re.MULTILINE)
 #: "What about X?", "And X?", "How about the X dataset?": the previous question, asked of X instead.
 _WHAT_ABOUT = re.compile(
-    r"^\s*(?:and\s+)?(?:(?:what|how)\s+about\s+)?(?:the\s+)?(?P<thing>[^?\s][^?]*?)\s*\?\s*$", re.IGNORECASE
+    r"^\s*(?:and\s+(?:(?:what|how)\s+about\s+)?|(?:what|how)\s+about\s+)(?:the\s+)?"
+    r"(?P<thing>[^?\s][^?]*?)\s*\?\s*$",
+    re.IGNORECASE,
 )
-_WHAT_ABOUT_LEAD = re.compile(r"^\s*(?:and|(?:and\s+)?(?:what|how)\s+about)\b", re.IGNORECASE)
 #: Most words of the X in "What about X?" (a longer one is a question of its own).
 _WHAT_ABOUT_MAX_WORDS = 5
 #: An X that opens like a question ("and how many authors?") is asked, not substituted.
@@ -175,7 +176,7 @@ def resolve(question: str, history: History | None) -> Resolved:
     if not user_questions(history):
         return Resolved(question)
     resolved = _references(question, history)
-    return _asked_instead(resolved, question, previous_question(history))
+    return _asked_instead(resolved, previous_question(history))
 
 
 def _references(question: str, history: History | None) -> Resolved:
@@ -231,10 +232,10 @@ def _counted_in(lists: list[list[PaperRef]], index: int | None) -> list[PaperRef
     return lists[-1] if fits and fits[-1] is lists[-1] else None
 
 
-def _asked_instead(resolved: Resolved, question: str, previous: str) -> Resolved:
+def _asked_instead(resolved: Resolved, previous: str) -> Resolved:
     """ "What about BAH?": the previous question asked of BAH instead of the one thing it named
     (module docstring); ``resolved`` unchanged when the previous question names no one thing."""
-    if not _WHAT_ABOUT_LEAD.search(question) or not (m := _WHAT_ABOUT.match(resolved.question)):
+    if not (m := _WHAT_ABOUT.match(resolved.question)):
         return resolved
     thing = m.group("thing").strip()
     names = [n for n in names_in(without_titles(previous)) if not is_generic(n)]

@@ -149,6 +149,7 @@ def test_what_about_asks_the_previous_question_of_another_thing() -> None:
     assert resolve("What about BAH?", mdpe).question == "How many participants were in the BAH dataset?"
     assert resolve("And the BAH dataset?", mdpe).question == "How many participants were in the BAH dataset?"
     assert resolve("and how many authors?", mdpe).question == "and how many authors?"  # its own question
+    assert resolve("And?", mdpe).question == "And?"  # nothing to ask of
     assert resolve("What about the second paper?", mdpe).question == "What about the second paper?"
     two = [("What ROUGE score does LoFiT get?", "…")]
     assert resolve("What about BLEU?", two).question == "What about BLEU?"  # which of two? the rewriter's
